@@ -1,0 +1,63 @@
+"""API keys: made once, stored as SHA-256, looked up by hash, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.db.models import ApiKey
+from shared.settings import Plan
+
+KEY_PREFIX = "pf_"
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256 random bits: a fast hash is enough (no dictionary to guess from), and keeps
+    # authentication off the request's critical path.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    id: int
+    name: str
+    plan: Plan
+    key: str
+
+
+def create_key(session: Session, *, name: str, plan: Plan) -> NewKey:
+    """Make a key; the returned ``key`` is the only time it exists outside its hash."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, prefix=key[: len(KEY_PREFIX) + 6], key_hash=hash_key(key), plan=plan.value)
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return NewKey(id=row.id, name=name, plan=plan, key=key)
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: int) -> bool:
+    result = session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))  # type: ignore[union-attr]
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def find_key(session: Session, key: str) -> ApiKey | None:
+    """The live key row matching ``key``, or None."""
+    digest = hash_key(key)
+    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    # The index lookup already matched; compare again in constant time so that no code path
+    # compares secrets with an early-exit equality.
+    return row if hmac.compare_digest(row.key_hash, digest) else None

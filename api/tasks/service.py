@@ -1,0 +1,345 @@
+"""What the task endpoints do: validation beyond types, fan-out, state changes, dispatch hooks.
+
+Services only flush; the unit of work commits. Messages to hubs (dispatch orders, stop signals) are
+registered as after-commit actions, so a rolled-back request sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.deps import UnitOfWork
+from api.errors import describe_error, field_name
+from api.tasks import repository
+from api.tasks.repository import TaskFilters
+from api.tasks.schemas import TaskCreate, TaskPublic, TaskStats
+from shared.broker import get_redis
+from shared.db.models import Account, Task, TaskStatus
+from shared.dispatcher import dispatch
+from shared.dispatcher.cancel import request_cancel
+from shared.errors import (
+    AccountNotFound,
+    Conflict,
+    DeviceLimitExceeded,
+    InvalidParams,
+    NotFound,
+    ScriptNotSupported,
+)
+from shared.failures import FailureKind
+from shared.schedule import next_occurrence, parse_start_time
+from shared.scripts import SCRIPTS, ScriptConfig, api_script_names
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+STOPPED_REMARK = "stopped by user"
+
+
+def to_public(task: Task, settings: Settings) -> TaskPublic:
+    zone = settings.zone
+
+    def local(value: datetime | None) -> datetime | None:
+        return value.astimezone(zone) if value is not None else None
+
+    assert task.id is not None and task.created_at is not None
+    return TaskPublic(
+        id=task.id,
+        serial=task.serial,
+        username=task.username,
+        platform=task.platform,
+        script_name=task.script_name,
+        script_config=task.script_config,
+        status=task.status,
+        source=task.source,
+        start_time=task.start_time,
+        scheduled_at=local(task.scheduled_at),
+        created_at=local(task.created_at) or task.created_at,
+        started_at=local(task.started_at),
+        end_time=local(task.end_time),
+        retry_count=task.retry_count,
+        remark=task.remark,
+        hub=task.hub,
+        attempt=task.attempt,
+        failure_kind=task.failure_kind,
+        stop_requested=task.stop_requested_at is not None and task.status == TaskStatus.RUNNING,
+    )
+
+
+# --- creation ---------------------------------------------------------------------------------
+
+
+def _validate_config(body: TaskCreate) -> ScriptConfig:
+    spec = SCRIPTS.get(body.script_name)
+    if spec is None or not spec.api_enabled:
+        raise ScriptNotSupported(
+            f"script_name: {body.script_name!r} is not supported through the API; "
+            f"supported: {', '.join(api_script_names())}"
+        )
+    try:
+        return spec.config.model_validate(body.script_config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = field_name(first.get("loc", ()))
+        raise InvalidParams(f"script_config.{name}" if name else "script_config", describe_error(dict(first))) from exc
+
+
+def _dedupe(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _targets_by_usernames(session: Session, usernames: list[str], platform: str | None) -> list[dict[str, Any]]:
+    names = _dedupe([u.removeprefix("@") for u in usernames])
+    stmt = select(Account).where(Account.username.in_(names))  # type: ignore[attr-defined]
+    if platform is not None:
+        stmt = stmt.where(Account.platform == platform)  # type: ignore[arg-type]
+    by_name: dict[str, list[Account]] = {}
+    for account in session.scalars(stmt):
+        by_name.setdefault(account.username, []).append(account)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        where = f" on {platform}" if platform else ""
+        raise AccountNotFound(
+            f"usernames: no account named {', '.join(repr(n) for n in unknown)}{where}; nothing was created "
+            "(add accounts with POST /api/v1/accounts)",
+            data={"usernames": unknown},
+        )
+    targets: list[dict[str, Any]] = []
+    for index, name in enumerate(names):
+        accounts = by_name[name]
+        field = f"usernames[{index}]"
+        if len(accounts) > 1:
+            platforms = " and ".join(sorted(a.platform for a in accounts))
+            raise InvalidParams(field, f"{name!r} exists on {platforms}; set script_config.platform to choose")
+        account = accounts[0]
+        if account.status != 0:
+            raise InvalidParams(field, f"account {name!r} is disabled")
+        if not account.device:
+            raise InvalidParams(field, f"account {name!r} is on no device; set its device first")
+        targets.append(
+            {
+                "serial": account.device,
+                "username": account.username,
+                "account_id": account.id,
+                "platform": account.platform,
+                "packagename": account.packagename,
+            }
+        )
+    return targets
+
+
+def _targets_multi_account(session: Session, serials: list[str], platform: str | None) -> list[dict[str, Any]]:
+    stmt = select(Account).where(Account.device.in_(serials), Account.status == 0)  # type: ignore[union-attr,arg-type]
+    if platform is not None:
+        stmt = stmt.where(Account.platform == platform)  # type: ignore[arg-type]
+    by_serial: dict[str, list[Account]] = {}
+    for account in session.scalars(stmt.order_by(Account.id)):  # type: ignore[arg-type]
+        assert account.device is not None
+        by_serial.setdefault(account.device, []).append(account)
+    targets: list[dict[str, Any]] = []
+    for index, serial in enumerate(serials):
+        accounts = by_serial.get(serial)
+        if not accounts:
+            raise InvalidParams(
+                f"serials[{index}]",
+                f"no enabled account on device {serial!r}; multi-account mode needs at least one",
+            )
+        targets.extend(
+            {
+                "serial": serial,
+                "username": a.username,
+                "account_id": a.id,
+                "platform": a.platform,
+                "packagename": a.packagename,
+            }
+            for a in accounts
+        )
+    return targets
+
+
+def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settings: Settings) -> list[int]:
+    """Create the request's tasks, all or none, and claim idle devices for them."""
+    session = uow.session
+    if body.serials is not None and body.usernames is not None:
+        raise InvalidParams("serials", "give serials or usernames, not both")
+    if body.serials is None and body.usernames is None:
+        raise InvalidParams("serials", "required (or give usernames)")
+    if body.serials is not None and not body.serials:
+        raise InvalidParams("serials", "must not be empty")
+    if body.usernames is not None and not body.usernames:
+        raise InvalidParams("usernames", "must not be empty")
+    config = _validate_config(body)
+    scheduled_at = None
+    if body.start_time is not None:
+        scheduled_at = next_occurrence(parse_start_time(body.start_time), settings.zone, datetime.now(UTC))
+
+    platform = config.platform
+    if body.usernames is not None:
+        targets = _targets_by_usernames(session, body.usernames, platform)
+    elif body.enable_multi_account:
+        assert body.serials is not None
+        targets = _targets_multi_account(session, _dedupe(body.serials), platform)
+    else:
+        assert body.serials is not None
+        default_platform = platform or "tiktok"
+        targets = [
+            {"serial": s, "username": None, "account_id": None, "platform": default_platform, "packagename": None}
+            for s in _dedupe(body.serials)
+        ]
+
+    if len(targets) > settings.max_tasks_per_request:
+        raise InvalidParams(
+            "serials" if body.serials is not None else "usernames",
+            f"would create {len(targets)} tasks; at most {settings.max_tasks_per_request} per request",
+        )
+    _check_device_limit(session, principal, sorted({t["serial"] for t in targets}), settings)
+
+    common = {
+        "script_name": body.script_name,
+        "script_config": body.script_config,
+        "source": body.source,
+        "start_time": body.start_time,
+        "scheduled_at": scheduled_at,
+        "api_key_id": principal.key_id,
+    }
+    if scheduled_at is not None:
+        common["due_at"] = scheduled_at
+    ids = repository.insert_tasks(session, [{**common, **t} for t in targets])
+    log.info("tasks_created", count=len(ids), script=body.script_name, caller=principal.name, scheduled=scheduled_at is not None)
+    if scheduled_at is None:
+        _claim_after(uow, {t["serial"] for t in targets}, settings)
+    return ids
+
+
+def _check_device_limit(session: Session, principal: Principal, serials: list[str], settings: Settings) -> None:
+    limit = settings.device_limit(principal.plan)
+    in_use = len(serials) if len(serials) > limit else len(serials) + repository.active_device_count(
+        session, principal.key_id, serials
+    )
+    if in_use > limit:
+        raise DeviceLimitExceeded(
+            f"the {principal.plan.value} plan allows tasks on {limit} devices at once; "
+            f"this request would use {in_use}. Wait for tasks to finish or upgrade the plan",
+            data={"device_limit": limit, "devices": in_use},
+        )
+
+
+def _claim_after(uow: UnitOfWork, serials: set[str], settings: Settings) -> None:
+    """Claim idle devices among ``serials`` in this transaction; send their orders after commit."""
+    orders = dispatch.claim(uow.session, serials, random_order=settings.random_order)
+    if orders:
+        uow.after_commit(lambda: _send_or_release(orders))
+
+
+def _send_or_release(orders: list[dispatch.DispatchOrder]) -> None:
+    failed = dispatch.send(orders)
+    if failed:
+        # Leave the leases: the dispatcher re-sends attempts that never started (dispatch timeout).
+        log.warning("dispatch_deferred", tasks=[o.task_id for o in failed])
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+def get_or_404(session: Session, task_id: int, *, lock: bool = False) -> Task:
+    task = repository.get_task(session, task_id, lock=lock)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def stats(session: Session) -> TaskStats:
+    counts = repository.counts_by_status(session)
+    pending, running = counts.get(TaskStatus.PENDING, 0), counts.get(TaskStatus.RUNNING, 0)
+    completed, failed = counts.get(TaskStatus.COMPLETED, 0), counts.get(TaskStatus.FAILED, 0)
+    return TaskStats(
+        total=pending + running + completed + failed,
+        pending=pending,
+        running=running,
+        completed=completed,
+        failed=failed,
+    )
+
+
+# --- state changes ----------------------------------------------------------------------------
+
+
+def _signal_cancel(uow: UnitOfWork, targets: list[tuple[int, int]]) -> None:
+    if targets:
+        uow.after_commit(lambda: request_cancel(get_redis(), targets))
+
+
+def stop_task(uow: UnitOfWork, task_id: int) -> Task:
+    """Stop a task. Waiting: it fails now and never runs. Handed to a phone: the hub is told to stop,
+    and the task ends failed with "stopped by user" when the phone has let go of it."""
+    session = uow.session
+    task = get_or_404(session, task_id, lock=True)
+    now = datetime.now(UTC)
+    if task.status == TaskStatus.PENDING:
+        if task.dispatched_at is not None:
+            _signal_cancel(uow, [(task_id, task.attempt)])
+        task.status = TaskStatus.FAILED
+        task.remark = STOPPED_REMARK
+        task.failure_kind = FailureKind.STOPPED.value
+        task.end_time = now
+        task.dispatched_at = None
+        repository.add_log(session, task_id, task.attempt, "stopped by user before it started")
+    elif task.status == TaskStatus.RUNNING:
+        if task.stop_requested_at is None:
+            task.stop_requested_at = now
+            repository.add_log(session, task_id, task.attempt, "stop requested by user")
+        _signal_cancel(uow, [(task_id, task.attempt)])
+    elif not (task.status == TaskStatus.FAILED and task.failure_kind == FailureKind.STOPPED.value):
+        raise Conflict(
+            f"task {task_id} is {TaskStatus(task.status).name.lower()}; only pending or running tasks can be stopped"
+        )
+    session.flush()
+    return task
+
+
+def delete_tasks(uow: UnitOfWork, task_ids: Sequence[int]) -> int:
+    """Delete tasks; those on a phone are told to stop first (their phones stay leased until the
+    hub lets go, so the next task cannot start under a script that is still unwinding)."""
+    removed = repository.delete_tasks(uow.session, _dedupe_ints(task_ids))
+    _signal_cancel(uow, [(r.id, r.attempt) for r in removed if r.on_a_phone])
+    return len(removed)
+
+
+def _dedupe_ints(values: Sequence[int]) -> list[int]:
+    return list(dict.fromkeys(values))
+
+
+def retry_task(uow: UnitOfWork, task_id: int, settings: Settings) -> Task:
+    session = uow.session
+    now = datetime.now(UTC)
+    serial = repository.retry_task(session, task_id, max_retry_count=settings.max_retry_count, now=now)
+    if serial is None:
+        task = get_or_404(session, task_id)
+        if task.status != TaskStatus.FAILED:
+            raise Conflict(
+                f"task {task_id} is {TaskStatus(task.status).name.lower()}; only failed tasks can be retried"
+            )
+        raise Conflict(
+            f"task {task_id} was retried {task.retry_count} times, the maximum (max_retry_count "
+            f"{settings.max_retry_count}); create a new task instead"
+        )
+    task = get_or_404(session, task_id)
+    repository.add_log(session, task_id, task.attempt, f"retry #{task.retry_count} requested by user")
+    _claim_after(uow, {serial}, settings)
+    session.refresh(task)
+    return task
+
+
+def retry_all(uow: UnitOfWork, settings: Settings) -> int:
+    serials = repository.retry_all_failed(uow.session, max_retry_count=settings.max_retry_count, now=datetime.now(UTC))
+    if serials:
+        _claim_after(uow, set(serials), settings)
+    return len(serials)
+

@@ -1,0 +1,99 @@
+"""The broker side both ends share: the Celery app (no tasks registered here) and a Redis client
+for the cancellation keys. Hubs and central services build theirs from the same settings."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import redis
+from celery import Celery
+
+from shared.queues import CONTROL_QUEUE
+from shared.settings import Settings, get_settings
+
+_lock = threading.Lock()
+_celery: dict[str, Celery] = {}
+_redis: dict[str, redis.Redis] = {}
+
+
+def broker_url(settings: Settings | None = None) -> str:
+    """The configured broker URL, or an error that says how to configure one."""
+    url = (settings or get_settings()).broker_url
+    if not url:
+        raise RuntimeError(
+            "PHONEFLEET_BROKER_URL is not set. Set it to redis://HOST:6379/0 (rediss:// for TLS), "
+            "or run `phonefleet up` to start an embedded Redis."
+        )
+    return url
+
+
+def celery_config(url: str) -> dict[str, Any]:
+    """Celery settings shared by every phonefleet process."""
+    return {
+        "broker_url": url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": CONTROL_QUEUE,
+        "task_create_missing_queues": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # A hub runs a task for at most upload_wait_time + a few minutes; a message redelivered
+            # while its first delivery still runs would be refused by the claim key anyway.
+            "visibility_timeout": 3 * 3600,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 3,
+            "retry_on_timeout": True,
+        },
+        "broker_pool_limit": 20,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+
+
+def get_celery(url: str | None = None) -> Celery:
+    """The process's Celery app for ``url`` (default: the configured broker)."""
+    url = url or broker_url()
+    with _lock:
+        app = _celery.get(url)
+        if app is None:
+            app = Celery("phonefleet", set_as_current=False)
+            app.conf.update(celery_config(url))
+            _celery[url] = app
+        return app
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """A Redis client on the broker's server, for keys and pub/sub beside Celery's."""
+    url = url or broker_url()
+    with _lock:
+        client = _redis.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                _plain_redis_url(url), socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
+            )
+            _redis[url] = client
+        return client
+
+
+def _plain_redis_url(url: str) -> str:
+    # kombu spells a unix socket "redis+socket:///path"; redis-py spells it "unix:///path".
+    if url.startswith("redis+socket://"):
+        return "unix://" + url[len("redis+socket://") :]
+    return url
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, and after fork)."""
+    with _lock:
+        for client in _redis.values():
+            client.close()
+        _redis.clear()
+        _celery.clear()

@@ -1,0 +1,113 @@
+"""The ``phonefleet`` command: one entry point for every process and admin task."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from shared.settings import Plan, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="phonefleet: task queue for fleets of Android phones")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys")
+app.add_typer(keys_app, name="keys")
+
+
+def _setup_logging(process: str) -> None:
+    from shared.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, process=process)
+
+
+def _database_url() -> str:
+    from shared.db.engine import database_url
+
+    try:
+        return database_url()
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic migrations); safe to run on every deploy."""
+    from shared.db.migrate import current, upgrade
+
+    url = _database_url()
+    before = current(url)
+    upgrade(url)
+    typer.echo(f"database at revision {current(url)} (was {before or 'empty'})")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="interface to listen on [default: PHONEFLEET_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: PHONEFLEET_API_PORT, 50809]")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the task API (default 127.0.0.1:50809)."""
+    import uvicorn
+
+    _setup_logging("api")
+    settings = get_settings()
+    _database_url()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    plan: Annotated[Plan, typer.Option(help="the key's plan")] = Plan.PRO,
+    name: Annotated[str, typer.Option(help="a label to recognise the key by")] = "default",
+) -> None:
+    """Make an API key and print it once; only its hash is stored."""
+    from api.keys.service import create_key
+    from shared.db.engine import get_engine, transaction
+
+    with transaction(get_engine(_database_url())) as session:
+        new = create_key(session, name=name, plan=plan)
+    typer.echo(new.key)
+    typer.echo(f"key {new.id} ({new.name}, plan {new.plan.value}); it will not be shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from api.keys.service import list_keys
+    from shared.db.engine import get_engine, transaction
+
+    with transaction(get_engine(_database_url())) as session:
+        for key in list_keys(session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{key.prefix}…\t{key.plan}\t{key.name}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke a key; callers using it get 40101 within a few seconds."""
+    from api.keys.service import revoke_key
+    from shared.db.engine import get_engine, transaction
+
+    with transaction(get_engine(_database_url())) as session:
+        if not revoke_key(session, key_id):
+            typer.echo(f"error: no active key {key_id}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"key {key_id} revoked")
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(app())

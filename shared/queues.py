@@ -1,0 +1,29 @@
+"""Queue and task names: the one place that spells them.
+
+Every device has its own queue, ``device.<serial>``, that holds at most one message (the attempt the
+dispatcher sent it). Hubs report back on ``control``.
+"""
+
+from __future__ import annotations
+
+CONTROL_QUEUE = "control"
+DEVICE_QUEUE_PREFIX = "device."
+
+# Celery task names (stable, dotted; never the Python path of the function).
+RUN_TASK = "phonefleet.run"  # dispatcher → hub, on device.<serial>
+REPORT = "phonefleet.report"  # hub → dispatcher, on control
+
+# Redis keys and channels outside Celery.
+CANCEL_KEY_PREFIX = "phonefleet:cancel:"  # + task id → highest cancelled attempt
+CANCEL_CHANNEL = "phonefleet:cancel"  # "task_id:attempt" published on every stop/delete
+CLAIM_KEY_PREFIX = "phonefleet:claim:"  # + task id:attempt → the hub that started it
+
+
+def device_queue(serial: str) -> str:
+    """The queue of the device ``serial``."""
+    return DEVICE_QUEUE_PREFIX + serial
+
+
+def serial_of_queue(queue: str) -> str | None:
+    """The serial a device queue belongs to, or None for other queues."""
+    return queue[len(DEVICE_QUEUE_PREFIX) :] if queue.startswith(DEVICE_QUEUE_PREFIX) else None
