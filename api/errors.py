@@ -88,7 +88,10 @@ def validation_response(errors: Sequence[Any]) -> JSONResponse:
     errors = list(errors)
     for error in errors:
         loc = tuple(error.get("loc", ()))
-        if loc[-1:] == ("script_name",) and error.get("type") in ("missing", "string_too_short", "none_required"):
+        missing = error.get("type") in ("missing", "string_too_short") or (
+            error.get("type") == "string_type" and error.get("input") is None
+        )
+        if loc[-1:] == ("script_name",) and missing:
             return error_response(Code.SCRIPT_NAME_MISSING, "script_name: required")
     # Prefer a structural problem with the body itself over a problem with one of its fields.
     errors.sort(key=lambda e: 0 if tuple(e.get("loc", ())) == ("body",) else 1)

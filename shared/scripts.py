@@ -53,7 +53,7 @@ class PostConfig(ScriptConfig):
     materials_tags: str = Field(default="", max_length=1000)
     upload_wait_time: int = Field(default=30, ge=0, le=3600)
     sound_wait_time: int = Field(default=10, ge=0, le=600)
-    add_sound: Annotated[str, BeforeValidator(_add_sound_text)] = "-1"
+    add_sound: Annotated[Literal["-1", "0", "1", "custom"], BeforeValidator(_add_sound_text)] = "-1"
     sound_name: str = Field(default="", max_length=500)
     custom_sound_keyword: str = Field(default="", max_length=500)
     origin_sound_volume: int = Field(default=50, ge=0, le=100)

@@ -109,8 +109,8 @@ def _client(key: str | None) -> TestClient:
 
 @pytest.fixture
 def client(db: None) -> Iterator[TestClient]:
-    """An api client holding a Pro key."""
-    with _client(make_key(plan=Plan.PRO)) as c:
+    """An api client holding a Business key (device limit 1000)."""
+    with _client(make_key(plan=Plan.BUSINESS)) as c:
         yield c
 
 
