@@ -62,8 +62,8 @@ def presented_key(request: Request) -> str | None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    value = request.headers.get("x-api-key")
-    return value.strip() if value and value.strip() else None
+    api_key = request.headers.get("x-api-key", "").strip()
+    return api_key or None
 
 
 def _lookup(key: str, settings: Settings) -> Principal | None:

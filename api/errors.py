@@ -73,7 +73,11 @@ def describe_error(error: dict[str, Any]) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "string_too_short":
-        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx.get('min_length')} characters"
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {ctx.get('min_length')} characters"
+        )
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
@@ -117,9 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(Code.NOT_FOUND, f"no endpoint {request.method} {request.url.path}")
         if exc.status_code == 405:
-            return error_response(
-                Code.INVALID_PARAMS, f"method {request.method} is not allowed on {request.url.path}"
-            )
+            return error_response(Code.INVALID_PARAMS, f"method {request.method} is not allowed on {request.url.path}")
         if exc.status_code == 400:
             return error_response(Code.INVALID_PARAMS, str(exc.detail))
         return error_response(Code.INTERNAL, str(exc.detail))
@@ -152,5 +154,7 @@ def _internal(request: Request, exc: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
     log.error("internal_error", error_id=error_id, path=request.url.path, method=request.method, exc_info=exc)
     return error_response(
-        Code.INTERNAL, f"internal error (id {error_id}); the server log has the details", {"error_id": error_id}
+        Code.INTERNAL,
+        f"internal error (id {error_id}); the server log has the details",
+        {"error_id": error_id},
     )

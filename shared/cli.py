@@ -10,7 +10,9 @@ import typer
 
 from shared.settings import Plan, get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="phonefleet: task queue for fleets of Android phones")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="phonefleet: task queue for fleets of Android phones"
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys")
 app.add_typer(keys_app, name="keys")
 
@@ -65,6 +67,18 @@ def api(
         proxy_headers=False,
         server_header=False,
     )
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="also start simulated phones")] = False,
+    phones: Annotated[int, typer.Option(min=1, max=2000, help="simulated phones with --demo")] = 10,
+) -> None:
+    """Run the whole single-machine stack; embedded PostgreSQL and Redis when no URLs are set."""
+    from shared.stack import Stack
+
+    _setup_logging("up")
+    raise typer.Exit(Stack(get_settings(), demo=demo, phones=phones).run())
 
 
 @keys_app.command("create")

@@ -51,7 +51,9 @@ class EmbeddedPostgres:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log.info("embedded_postgres_starting", data_dir=str(self.data_dir))
-        server = pgserver.get_server(self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop")
+        server = pgserver.get_server(  # type: ignore[attr-defined]
+            self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
+        )
         self._server = server
         raw = make_url(server.get_uri())
         self.url = raw.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

@@ -22,7 +22,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
     if process:
         shared.insert(0, _bind_process(process))
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -44,7 +46,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
+    for noisy in ("uvicorn.access", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -20,7 +20,7 @@ from shared.db.migrate import upgrade
 from shared.db.models import metadata
 from shared.settings import Plan, get_settings
 from tests.factories import make_key
-from tests.services import TestServices, create_database, drop_database, start_services
+from tests.services import ServiceUrls, create_database, drop_database, start_services
 
 
 def _worker_index() -> int:
@@ -29,14 +29,14 @@ def _worker_index() -> int:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
     found = start_services(tmp_path_factory.mktemp("services"))
     yield found
     found.stop()
 
 
 @pytest.fixture(scope="session")
-def database_url(services: TestServices) -> Iterator[str]:
+def database_url(services: ServiceUrls) -> Iterator[str]:
     """A fresh database made by the migrations, private to this test session."""
     url = create_database(services.admin_database_url, f"phonefleet_test_{_worker_index()}")
     upgrade(url)
@@ -46,7 +46,7 @@ def database_url(services: TestServices) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def broker_url(services: TestServices) -> str:
+def broker_url(services: ServiceUrls) -> str:
     return f"{services.broker_base_url}/{1 + _worker_index() % 15}"
 
 

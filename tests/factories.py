@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert
+
 from api.keys.service import create_key
 from shared.db.engine import transaction
 from shared.db.models import Account, Device, Task
@@ -17,17 +19,18 @@ def make_key(*, plan: Plan = Plan.PRO, name: str = "test") -> str:
 
 
 def make_device(*, serial: str, online: bool = True, hub: str | None = "hub-test", model: str = "SM-A515F") -> None:
+    """Insert or update a device as its hub would report it."""
+    values = {
+        "serial": serial,
+        "hub": hub,
+        "online": online,
+        "state": "device" if online else "offline",
+        "model": model,
+        "last_seen": datetime.now(UTC),
+    }
+    stmt = insert(Device).values(**values)
     with transaction() as session:
-        session.merge(
-            Device(
-                serial=serial,
-                hub=hub,
-                online=online,
-                state="device" if online else "offline",
-                model=model,
-                last_seen=datetime.now(UTC),
-            )
-        )
+        session.execute(stmt.on_conflict_do_update(index_elements=["serial"], set_=values))
 
 
 def make_account(

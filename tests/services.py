@@ -33,7 +33,7 @@ def docker_available() -> bool:
 
 
 @dataclass
-class TestServices:
+class ServiceUrls:
     admin_database_url: str
     broker_base_url: str
     _stops: list[Callable[[], None]] = field(default_factory=list)
@@ -43,7 +43,7 @@ class TestServices:
             stop()
 
 
-def start_services(tmp: Path) -> TestServices:
+def start_services(tmp: Path) -> ServiceUrls:
     db_url = os.environ.get("PHONEFLEET_TEST_DATABASE_URL")
     broker_url = os.environ.get("PHONEFLEET_TEST_BROKER_URL")
     stops: list[Callable[[], None]] = []
@@ -69,7 +69,7 @@ def start_services(tmp: Path) -> TestServices:
         else:
             embedded_redis = EmbeddedRedis(tmp / "redis", persistent=False)
             broker_url = embedded_redis.start().rsplit("/", 1)[0]
-    return TestServices(admin_database_url=db_url, broker_base_url=broker_url.rstrip("/"), _stops=stops)
+    return ServiceUrls(admin_database_url=db_url, broker_base_url=broker_url.rstrip("/"), _stops=stops)
 
 
 def psycopg_url(url: str, database: str | None = None) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from sqlalchemy import Row
 
 from api.accounts import repository
-from api.accounts.repository import AccountFilters
+from api.accounts.repository import AccountFilters, AccountRow
 from api.accounts.schemas import AccountCreate, AccountList, AccountPublic, AccountUpdate
 from api.auth import require_api
 from api.deps import UoW
@@ -21,8 +20,8 @@ router = APIRouter(tags=["accounts"], dependencies=[Depends(require_api)])
 AccountId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _public(row: Row[Any]) -> AccountPublic:
-    account, online, model = row[0], row[1], row[2]
+def _public(row: AccountRow) -> AccountPublic:
+    account, online, model = row.tuple()
     assert isinstance(account, Account) and account.id is not None and account.created_at is not None
     return AccountPublic(
         id=account.id,
@@ -40,14 +39,19 @@ def _public(row: Row[Any]) -> AccountPublic:
     )
 
 
-def _load(uow: UoW, account_id: int) -> Row[Any]:
+def _load(uow: UoW, account_id: int) -> AccountRow:
     row = repository.get_account(uow.session, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found")
     return row
 
 
-@router.get("/accounts", summary="List accounts", response_model=Envelope[AccountList], responses=error_responses(Code.INVALID_PARAMS))
+@router.get(
+    "/accounts",
+    summary="List accounts",
+    response_model=Envelope[AccountList],
+    responses=error_responses(Code.INVALID_PARAMS),
+)
 def list_accounts(
     uow: UoW,
     platform: Annotated[Literal["tiktok", "instagram"] | None, Query()] = None,
@@ -59,7 +63,9 @@ def list_accounts(
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Envelope[AccountList]:
-    filters = AccountFilters(platform=platform, device=device, logined=logined, status=status, tag=tag, username=username)
+    filters = AccountFilters(
+        platform=platform, device=device, logined=logined, status=status, tag=tag, username=username
+    )
     rows = repository.list_accounts(uow.session, filters, offset=(page - 1) * page_size, limit=page_size)
     total = repository.count_accounts(uow.session, filters)
     return ok(AccountList(accounts=[_public(r) for r in rows], total=total, page=page, page_size=page_size))

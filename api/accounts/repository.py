@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from shared.db.models import Account, Device
 
@@ -25,26 +26,31 @@ class AccountFilters:
 def _where(f: AccountFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if f.platform is not None:
-        clauses.append(Account.platform == f.platform)  # type: ignore[arg-type]
+        clauses.append(col(Account.platform) == f.platform)
     if f.device is not None:
-        clauses.append(Account.device == f.device)  # type: ignore[arg-type]
+        clauses.append(col(Account.device) == f.device)
     if f.logined is not None:
-        clauses.append(Account.logined == f.logined)  # type: ignore[arg-type]
+        clauses.append(col(Account.logined) == f.logined)
     if f.status is not None:
-        clauses.append(Account.status == f.status)  # type: ignore[arg-type]
+        clauses.append(col(Account.status) == f.status)
     if f.tag is not None:
-        clauses.append(Account.tags.contains([f.tag]))  # type: ignore[attr-defined]
+        clauses.append(col(Account.tags).contains([f.tag]))
     if f.username is not None:
-        clauses.append(Account.username == f.username)  # type: ignore[arg-type]
+        clauses.append(col(Account.username) == f.username)
     return clauses
 
 
-def _with_device() -> Any:
-    return select(Account, Device.online, Device.model).outerjoin(Device, Device.serial == Account.device)  # type: ignore[arg-type]
+AccountRow = Row[Account, bool | None, str | None]
 
 
-def list_accounts(session: Session, f: AccountFilters, *, offset: int, limit: int) -> list[Row[Any]]:
-    stmt = _with_device().where(*_where(f)).order_by(Account.id).offset(offset).limit(limit)
+def _with_device() -> Select[Account, bool, str | None]:
+    return select(Account, col(Device.online), col(Device.model)).outerjoin(
+        Device, col(Device.serial) == col(Account.device)
+    )
+
+
+def list_accounts(session: Session, f: AccountFilters, *, offset: int, limit: int) -> list[AccountRow]:
+    stmt = _with_device().where(*_where(f)).order_by(col(Account.id)).offset(offset).limit(limit)
     return list(session.execute(stmt).all())
 
 
@@ -52,8 +58,8 @@ def count_accounts(session: Session, f: AccountFilters) -> int:
     return int(session.scalar(select(func.count()).select_from(Account).where(*_where(f))) or 0)
 
 
-def get_account(session: Session, account_id: int) -> Row[Any] | None:
-    return session.execute(_with_device().where(Account.id == account_id)).first()  # type: ignore[arg-type]
+def get_account(session: Session, account_id: int) -> AccountRow | None:
+    return session.execute(_with_device().where(col(Account.id) == account_id)).first()
 
 
 def insert_account(session: Session, values: dict[str, Any]) -> int | None:
@@ -62,12 +68,12 @@ def insert_account(session: Session, values: dict[str, Any]) -> int | None:
         insert(Account)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["platform", "username"])
-        .returning(Account.id)
+        .returning(col(Account.id))
     )
     row = session.execute(stmt).first()
-    return None if row is None else int(row[0])
+    return None if row is None else int(row.id)
 
 
 def delete_account(session: Session, account_id: int) -> bool:
-    result = session.execute(delete(Account).where(Account.id == account_id).returning(Account.id))  # type: ignore[arg-type]
+    result = session.execute(delete(Account).where(col(Account.id) == account_id).returning(col(Account.id)))
     return result.first() is not None

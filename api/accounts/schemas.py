@@ -11,7 +11,9 @@ from api.tasks.schemas import Serial
 
 Platform = Literal["tiktok", "instagram"]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-PackageName = Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")]
+PackageName = Annotated[
+    str, StringConstraints(min_length=3, max_length=200, pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
+]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -21,7 +23,13 @@ class AccountCreate(BaseModel):
         extra="ignore",
         json_schema_extra={
             "examples": [
-                {"username": "alice", "platform": "tiktok", "device": "R58M41ABCDE", "logined": 1, "tags": ["fr"]}
+                {
+                    "username": "alice",
+                    "platform": "tiktok",
+                    "device": "R58M41ABCDE",
+                    "logined": 1,
+                    "tags": ["fr"],
+                }
             ]
         },
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select
+from sqlmodel import col
 
 from api.auth import require_api
 from api.deps import UoW
@@ -53,7 +54,12 @@ def _public(device: Device, settings: Settings) -> DevicePublic:
     )
 
 
-@router.get("/devices", summary="List devices", response_model=Envelope[DeviceList], responses=error_responses(Code.INVALID_PARAMS))
+@router.get(
+    "/devices",
+    summary="List devices",
+    response_model=Envelope[DeviceList],
+    responses=error_responses(Code.INVALID_PARAMS),
+)
 def list_devices(
     uow: UoW,
     settings: SettingsDep,
@@ -66,11 +72,11 @@ def list_devices(
     waits until some hub reports that device online."""
     where: list[ColumnElement[bool]] = []
     if hub is not None:
-        where.append(Device.hub == hub)  # type: ignore[arg-type]
+        where.append(col(Device.hub) == hub)
     if online is not None:
-        where.append(Device.online == online)  # type: ignore[arg-type]
+        where.append(col(Device.online) == online)
     rows = uow.session.scalars(
-        select(Device).where(*where).order_by(Device.serial).offset((page - 1) * page_size).limit(page_size)  # type: ignore[arg-type]
+        select(Device).where(*where).order_by(col(Device.serial)).offset((page - 1) * page_size).limit(page_size)
     )
     total = int(uow.session.scalar(select(func.count()).select_from(Device).where(*where)) or 0)
     return ok(DeviceList(devices=[_public(d, settings) for d in rows], total=total, page=page, page_size=page_size))

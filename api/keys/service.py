@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from shared.db.models import ApiKey
 from shared.settings import Plan
@@ -42,20 +43,23 @@ def create_key(session: Session, *, name: str, plan: Plan) -> NewKey:
 
 
 def list_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+    return list(session.scalars(select(ApiKey).order_by(col(ApiKey.id))))
 
 
 def revoke_key(session: Session, key_id: int) -> bool:
-    result = session.execute(
-        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))  # type: ignore[union-attr]
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    row = session.execute(
+        update(ApiKey)
+        .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(col(ApiKey.id))
+    ).first()
+    return row is not None
 
 
 def find_key(session: Session, key: str) -> ApiKey | None:
     """The live key row matching ``key``, or None."""
     digest = hash_key(key)
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    row = session.scalars(select(ApiKey).where(col(ApiKey.key_hash) == digest)).first()
     if row is None or row.revoked_at is not None:
         return None
     # The index lookup already matched; compare again in constant time so that no code path

@@ -35,7 +35,9 @@ def license_check(principal: CurrentPrincipal, settings: SettingsDep) -> Envelop
         plan_name=principal.plan.value.capitalize(),
         api_enabled=enabled,
         device_limit=settings.device_limit(principal.plan),
-        message="API access enabled" if enabled else "the Starter plan has no API access; upgrade to Pro, Team or Business",
+        message="API access enabled"
+        if enabled
+        else "the Starter plan has no API access; upgrade to Pro, Team or Business",
     )
     if not enabled:
         return error_response(Code.PLAN_NO_API, info.message, info.model_dump())

@@ -47,7 +47,11 @@ CurrentTask = Annotated[Task, Depends(load_task)]
     summary="Create tasks",
     response_model=Envelope[TaskCreated],
     responses=error_responses(
-        Code.INVALID_PARAMS, Code.SCRIPT_NAME_MISSING, Code.SCRIPT_NOT_SUPPORTED, Code.ACCOUNT_NOT_FOUND, Code.DEVICE_LIMIT
+        Code.INVALID_PARAMS,
+        Code.SCRIPT_NAME_MISSING,
+        Code.SCRIPT_NOT_SUPPORTED,
+        Code.ACCOUNT_NOT_FOUND,
+        Code.DEVICE_LIMIT,
     ),
 )
 def create_task(
@@ -60,7 +64,12 @@ def create_task(
     return ok(TaskCreated(task_ids=ids, created_count=len(ids)))
 
 
-@router.get("/task", summary="List tasks", response_model=Envelope[TaskList], responses=error_responses(Code.INVALID_PARAMS))
+@router.get(
+    "/task",
+    summary="List tasks",
+    response_model=Envelope[TaskList],
+    responses=error_responses(Code.INVALID_PARAMS),
+)
 def list_tasks(
     uow: UoW,
     settings: SettingsDep,
@@ -79,7 +88,12 @@ def list_tasks(
     return ok(TaskList(tasks=tasks, total=total, page=page, page_size=page_size))
 
 
-@router.get("/task/stats", summary="Task counts by status", response_model=Envelope[TaskStats], responses=error_responses())
+@router.get(
+    "/task/stats",
+    summary="Task counts by status",
+    response_model=Envelope[TaskStats],
+    responses=error_responses(),
+)
 def task_stats(uow: UoW) -> Envelope[TaskStats]:
     return ok(service.stats(uow.session))
 

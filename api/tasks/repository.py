@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from shared.db.models import Task, TaskCount, TaskLog, TaskStatus
 
@@ -24,13 +25,13 @@ class TaskFilters:
 def _where(filters: TaskFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.status is not None:
-        clauses.append(Task.status == filters.status)  # type: ignore[arg-type]
+        clauses.append(col(Task.status) == filters.status)
     if filters.serial is not None:
-        clauses.append(Task.serial == filters.serial)  # type: ignore[arg-type]
+        clauses.append(col(Task.serial) == filters.serial)
     if filters.script_name is not None:
-        clauses.append(Task.script_name == filters.script_name)  # type: ignore[arg-type]
+        clauses.append(col(Task.script_name) == filters.script_name)
     if filters.source is not None:
-        clauses.append(Task.source == filters.source)  # type: ignore[arg-type]
+        clauses.append(col(Task.source) == filters.source)
     return clauses
 
 
@@ -39,21 +40,21 @@ def insert_tasks(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     result = session.execute(
-        insert(Task).returning(Task.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        insert(Task).returning(col(Task.id), sort_by_parameter_order=True),
         list(rows),
     )
-    return [int(row[0]) for row in result]
+    return [int(row_id) for (row_id,) in result if row_id is not None]
 
 
 def get_task(session: Session, task_id: int, *, lock: bool = False) -> Task | None:
-    stmt = select(Task).where(Task.id == task_id)  # type: ignore[arg-type]
+    stmt = select(Task).where(col(Task.id) == task_id)
     if lock:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
 
 def list_tasks(session: Session, filters: TaskFilters, *, offset: int, limit: int) -> list[Task]:
-    stmt = select(Task).where(*_where(filters)).order_by(Task.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+    stmt = select(Task).where(*_where(filters)).order_by(col(Task.id).desc()).offset(offset).limit(limit)
     return list(session.scalars(stmt))
 
 
@@ -62,18 +63,18 @@ def count_tasks(session: Session, filters: TaskFilters) -> int:
     hundred rows whatever the table size); per-device counts use the (serial, status) index."""
     if filters.serial is not None:
         return int(session.scalar(select(func.count()).select_from(Task).where(*_where(filters))) or 0)
-    stmt = select(func.coalesce(func.sum(TaskCount.n), 0))
+    stmt = select(func.coalesce(func.sum(col(TaskCount.n)), 0))
     if filters.status is not None:
-        stmt = stmt.where(TaskCount.status == filters.status)  # type: ignore[arg-type]
+        stmt = stmt.where(col(TaskCount.status) == filters.status)
     if filters.script_name is not None:
-        stmt = stmt.where(TaskCount.script_name == filters.script_name)  # type: ignore[arg-type]
+        stmt = stmt.where(col(TaskCount.script_name) == filters.script_name)
     if filters.source is not None:
-        stmt = stmt.where(TaskCount.source == filters.source)  # type: ignore[arg-type]
+        stmt = stmt.where(col(TaskCount.source) == filters.source)
     return int(session.scalar(stmt) or 0)
 
 
 def counts_by_status(session: Session) -> dict[int, int]:
-    rows = session.execute(select(TaskCount.status, func.sum(TaskCount.n)).group_by(TaskCount.status))
+    rows = session.execute(select(col(TaskCount.status), func.sum(col(TaskCount.n))).group_by(col(TaskCount.status)))
     return {int(status): int(n) for status, n in rows}
 
 
@@ -94,11 +95,17 @@ class RemovedTask:
 def delete_tasks(session: Session, task_ids: Sequence[int]) -> list[RemovedTask]:
     result = session.execute(
         delete(Task)
-        .where(Task.id.in_(list(task_ids)))  # type: ignore[union-attr]
-        .returning(Task.id, Task.serial, Task.status, Task.attempt, Task.dispatched_at)
+        .where(col(Task.id).in_(list(task_ids)))
+        .returning(col(Task.id), col(Task.serial), col(Task.status), col(Task.attempt), col(Task.dispatched_at))
     )
     return [
-        RemovedTask(id=r.id, serial=r.serial, status=r.status, attempt=r.attempt, dispatched=r.dispatched_at is not None)
+        RemovedTask(
+            id=r.id,
+            serial=r.serial,
+            status=r.status,
+            attempt=r.attempt,
+            dispatched=r.dispatched_at is not None,
+        )
         for r in result
     ]
 
@@ -106,7 +113,7 @@ def delete_tasks(session: Session, task_ids: Sequence[int]) -> list[RemovedTask]
 def _back_to_pending(now: datetime) -> dict[str, Any]:
     return {
         "status": TaskStatus.PENDING,
-        "retry_count": Task.retry_count + 1,
+        "retry_count": col(Task.retry_count) + 1,
         "dispatched_at": None,
         "started_at": None,
         "end_time": None,
@@ -122,9 +129,13 @@ def retry_task(session: Session, task_id: int, *, max_retry_count: int, now: dat
     """Failed → pending if retries remain; returns the task's serial, or None when nothing changed."""
     row = session.execute(
         update(Task)
-        .where(Task.id == task_id, Task.status == TaskStatus.FAILED, Task.retry_count < max_retry_count)  # type: ignore[arg-type]
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == TaskStatus.FAILED,
+            col(Task.retry_count) < max_retry_count,
+        )
         .values(**_back_to_pending(now))
-        .returning(Task.serial)
+        .returning(col(Task.serial))
     ).first()
     return None if row is None else str(row[0])
 
@@ -133,9 +144,9 @@ def retry_all_failed(session: Session, *, max_retry_count: int, now: datetime) -
     """Every failed task with retries left → pending; returns their serials (one per task)."""
     result = session.execute(
         update(Task)
-        .where(Task.status == TaskStatus.FAILED, Task.retry_count < max_retry_count)  # type: ignore[arg-type]
+        .where(col(Task.status) == TaskStatus.FAILED, col(Task.retry_count) < max_retry_count)
         .values(**_back_to_pending(now))
-        .returning(Task.serial)
+        .returning(col(Task.serial))
     )
     return [str(r[0]) for r in result]
 
@@ -147,8 +158,8 @@ def add_log(session: Session, task_id: int, attempt: int, message: str, **fields
 def get_logs(session: Session, task_id: int, *, after_id: int, limit: int) -> list[TaskLog]:
     stmt = (
         select(TaskLog)
-        .where(TaskLog.task_id == task_id, TaskLog.id > after_id)  # type: ignore[arg-type]
-        .order_by(TaskLog.id)  # type: ignore[arg-type]
+        .where(col(TaskLog.task_id) == task_id, col(TaskLog.id) > after_id)
+        .order_by(col(TaskLog.id))
         .limit(limit)
     )
     return list(session.scalars(stmt))
@@ -156,11 +167,11 @@ def get_logs(session: Session, task_id: int, *, after_id: int, limit: int) -> li
 
 def active_device_count(session: Session, key_id: int | None, excluding: Sequence[str]) -> int:
     """Distinct devices where the key has unfinished tasks, leaving out ``excluding``."""
-    key_match = Task.api_key_id.is_(None) if key_id is None else Task.api_key_id == key_id  # type: ignore[union-attr]
-    stmt = select(func.count(func.distinct(Task.serial))).where(
+    key_match = col(Task.api_key_id).is_(None) if key_id is None else col(Task.api_key_id) == key_id
+    stmt = select(func.count(func.distinct(col(Task.serial)))).where(
         key_match,
-        Task.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),  # type: ignore[attr-defined]
+        col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
     )
     if excluding:
-        stmt = stmt.where(Task.serial.not_in(list(excluding)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Task.serial).not_in(list(excluding)))
     return int(session.scalar(stmt) or 0)

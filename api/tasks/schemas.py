@@ -14,7 +14,7 @@ Serial = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Source = Literal["api", "ui"]
 
-SEED_EXAMPLE = {
+SEED_EXAMPLE: dict[str, Any] = {
     "serials": ["device_serial_1"],
     "script_name": "post",
     "script_config": {
@@ -38,7 +38,11 @@ class TaskCreate(BaseModel):
                 {
                     "usernames": ["alice", "bob"],
                     "script_name": "post",
-                    "script_config": {"content_type": 1, "image_count": 3, "captions": "{Hi|Hello} ##Look at this"},
+                    "script_config": {
+                        "content_type": 1,
+                        "image_count": 3,
+                        "captions": "{Hi|Hello} ##Look at this",
+                    },
                     "start_time": "21:30",
                 },
             ]

@@ -19,7 +19,6 @@ from api.auth import Principal
 from api.deps import UnitOfWork
 from api.errors import describe_error, field_name
 from api.tasks import repository
-from api.tasks.repository import TaskFilters
 from api.tasks.schemas import TaskCreate, TaskPublic, TaskStats
 from shared.broker import get_redis
 from shared.db.models import Account, Task, TaskStatus
@@ -190,7 +189,13 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
         assert body.serials is not None
         default_platform = platform or "tiktok"
         targets = [
-            {"serial": s, "username": None, "account_id": None, "platform": default_platform, "packagename": None}
+            {
+                "serial": s,
+                "username": None,
+                "account_id": None,
+                "platform": default_platform,
+                "packagename": None,
+            }
             for s in _dedupe(body.serials)
         ]
 
@@ -212,7 +217,13 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
     if scheduled_at is not None:
         common["due_at"] = scheduled_at
     ids = repository.insert_tasks(session, [{**common, **t} for t in targets])
-    log.info("tasks_created", count=len(ids), script=body.script_name, caller=principal.name, scheduled=scheduled_at is not None)
+    log.info(
+        "tasks_created",
+        count=len(ids),
+        script=body.script_name,
+        caller=principal.name,
+        scheduled=scheduled_at is not None,
+    )
     if scheduled_at is None:
         _claim_after(uow, {t["serial"] for t in targets}, settings)
     return ids
@@ -220,8 +231,10 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
 
 def _check_device_limit(session: Session, principal: Principal, serials: list[str], settings: Settings) -> None:
     limit = settings.device_limit(principal.plan)
-    in_use = len(serials) if len(serials) > limit else len(serials) + repository.active_device_count(
-        session, principal.key_id, serials
+    in_use = (
+        len(serials)
+        if len(serials) > limit
+        else len(serials) + repository.active_device_count(session, principal.key_id, serials)
     )
     if in_use > limit:
         raise DeviceLimitExceeded(
@@ -297,9 +310,8 @@ def stop_task(uow: UnitOfWork, task_id: int) -> Task:
             repository.add_log(session, task_id, task.attempt, "stop requested by user")
         _signal_cancel(uow, [(task_id, task.attempt)])
     elif not (task.status == TaskStatus.FAILED and task.failure_kind == FailureKind.STOPPED.value):
-        raise Conflict(
-            f"task {task_id} is {TaskStatus(task.status).name.lower()}; only pending or running tasks can be stopped"
-        )
+        state = TaskStatus(task.status).name.lower()
+        raise Conflict(f"task {task_id} is {state}; only pending or running tasks can be stopped")
     session.flush()
     return task
 
@@ -342,4 +354,3 @@ def retry_all(uow: UnitOfWork, settings: Settings) -> int:
     if serials:
         _claim_after(uow, set(serials), settings)
     return len(serials)
-

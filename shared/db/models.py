@@ -220,9 +220,7 @@ class TaskScreenshot(SQLModel, table=True):
 
     __tablename__ = "task_screenshot"
 
-    task_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("task.id", ondelete="CASCADE"), primary_key=True)
-    )
+    task_id: int = Field(sa_column=Column(BigInteger, ForeignKey("task.id", ondelete="CASCADE"), primary_key=True))
     attempt: int = Field(sa_column=Column(Integer, nullable=False))
     taken_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
     png: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

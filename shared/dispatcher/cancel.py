@@ -37,7 +37,13 @@ def request_cancel(client: redis.Redis, targets: Iterable[tuple[int, int]]) -> N
     count = 0
     for task_id, attempt in targets:
         pipe.eval(
-            _RAISE_SCRIPT, 1, cancel_key(task_id), attempt, CANCEL_TTL_SECONDS, CANCEL_CHANNEL, f"{task_id}:{attempt}"
+            _RAISE_SCRIPT,
+            1,
+            cancel_key(task_id),
+            attempt,
+            CANCEL_TTL_SECONDS,
+            CANCEL_CHANNEL,
+            f"{task_id}:{attempt}",
         )
         count += 1
     if count:

@@ -19,15 +19,43 @@ def add(client: TestClient, **fields: Any) -> dict[str, Any]:
 
 def test_create_returns_every_field_but_the_password(client: TestClient) -> None:
     make_device(serial="R58M41", model="SM-A515F")
-    payload = add(client, username="@alice", platform="tiktok", password="s3cret", device="R58M41",
-                  email="a@example.com", logined=1, tags=["fr", "food"])
+    payload = add(
+        client,
+        username="@alice",
+        platform="tiktok",
+        password="s3cret",
+        device="R58M41",
+        email="a@example.com",
+        logined=1,
+        tags=["fr", "food"],
+    )
     assert payload["code"] == 0
     account = payload["data"]
     assert "password" not in account and "s3cret" not in str(payload)
-    assert {k: account[k] for k in ("username", "platform", "device", "device_online", "device_name",
-                                    "logined", "status", "tags", "packagename", "email")} == {
-        "username": "alice", "platform": "tiktok", "device": "R58M41", "device_online": True,
-        "device_name": "SM-A515F", "logined": 1, "status": 0, "tags": ["fr", "food"], "packagename": None,
+    assert {
+        k: account[k]
+        for k in (
+            "username",
+            "platform",
+            "device",
+            "device_online",
+            "device_name",
+            "logined",
+            "status",
+            "tags",
+            "packagename",
+            "email",
+        )
+    } == {
+        "username": "alice",
+        "platform": "tiktok",
+        "device": "R58M41",
+        "device_online": True,
+        "device_name": "SM-A515F",
+        "logined": 1,
+        "status": 0,
+        "tags": ["fr", "food"],
+        "packagename": None,
         "email": "a@example.com",
     }
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlmodel import col
 
 from api.keys.service import hash_key, revoke_key
 from shared.db.engine import transaction
@@ -66,7 +67,7 @@ def test_wrong_keys_are_refused(anonymous: TestClient, value: str) -> None:
 def test_revoked_key_is_refused(anonymous: TestClient) -> None:
     key = make_key(plan=Plan.PRO)
     with transaction() as session:
-        row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one()
+        row = session.scalars(select(ApiKey).where(col(ApiKey.key_hash) == hash_key(key))).one()
         assert row.id is not None
         assert revoke_key(session, row.id)
     anonymous.headers["X-API-Key"] = key

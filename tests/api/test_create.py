@@ -115,7 +115,11 @@ def test_multi_account_fans_out_per_enabled_account_in_order(client: TestClient)
     make_account(username="b1", device="dev-2")
     payload = create(client, post_body(serials=["dev-1", "dev-2"], enable_multi_account=True))
     tasks = [client.get(f"/api/v1/task/{i}").json()["data"] for i in payload["data"]["task_ids"]]
-    assert [(t["serial"], t["username"]) for t in tasks] == [("dev-1", "a1"), ("dev-1", "a2"), ("dev-2", "b1")]
+    assert [(t["serial"], t["username"]) for t in tasks] == [
+        ("dev-1", "a1"),
+        ("dev-1", "a2"),
+        ("dev-2", "b1"),
+    ]
 
 
 def test_multi_account_device_without_accounts_fails_the_whole_request(client: TestClient) -> None:
@@ -159,7 +163,6 @@ def test_request_larger_than_the_per_request_cap_creates_nothing(client: TestCli
     payload = create(client, post_body(serials=["a", "b", "c", "d"]))
     assert payload["code"] == 40001 and "at most 3" in payload["message"]
     assert client.get("/api/v1/task/stats").json()["data"]["total"] == 0
-
 
 
 def test_batch_of_a_thousand_serials(client: TestClient) -> None:

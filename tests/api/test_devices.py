@@ -18,12 +18,21 @@ def test_lists_known_devices_with_their_state(client: TestClient) -> None:
     data = client.get("/api/v1/devices").json()["data"]
     assert data["total"] == 2
     first, second = data["devices"]
-    assert (first["serial"], first["hub"], first["online"], first["model"]) == ("a-1", "hub-a", True, "Pixel 7")
+    assert (first["serial"], first["hub"], first["online"], first["model"]) == (
+        "a-1",
+        "hub-a",
+        True,
+        "Pixel 7",
+    )
     assert (first["busy"], first["current_task_id"]) == (True, task_id)
     assert (second["serial"], second["online"], second["busy"]) == ("b-2", False, False)
     assert first["last_seen"] is not None
-    assert [d["serial"] for d in client.get("/api/v1/devices", params={"online": "false"}).json()["data"]["devices"]] == ["b-2"]
-    assert [d["serial"] for d in client.get("/api/v1/devices", params={"hub": "hub-a"}).json()["data"]["devices"]] == ["a-1"]
+    assert [
+        d["serial"] for d in client.get("/api/v1/devices", params={"online": "false"}).json()["data"]["devices"]
+    ] == ["b-2"]
+    assert [d["serial"] for d in client.get("/api/v1/devices", params={"hub": "hub-a"}).json()["data"]["devices"]] == [
+        "a-1"
+    ]
 
 
 def test_unknown_device(client: TestClient) -> None:

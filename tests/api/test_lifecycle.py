@@ -9,8 +9,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from shared.dispatcher.cancel import cancel_key
 from shared.db.models import TaskStatus
+from shared.dispatcher.cancel import cancel_key
 from tests.api.helpers import create_tasks, stats, task
 from tests.factories import get_task_row, set_task
 
@@ -18,20 +18,35 @@ pytestmark = pytest.mark.usefixtures("db")
 
 
 def running(task_id: int, attempt: int = 1) -> None:
-    set_task(task_id, status=TaskStatus.RUNNING, attempt=attempt, dispatched_at=datetime.now(UTC),
-             started_at=datetime.now(UTC), hub="hub-1")
+    set_task(
+        task_id,
+        status=TaskStatus.RUNNING,
+        attempt=attempt,
+        dispatched_at=datetime.now(UTC),
+        started_at=datetime.now(UTC),
+        hub="hub-1",
+    )
 
 
 def failed(task_id: int, remark: str = "app crashed", retry_count: int = 0) -> None:
-    set_task(task_id, status=TaskStatus.FAILED, remark=remark, end_time=datetime.now(UTC),
-             failure_kind="app_crash", retry_count=retry_count, attempt=1)
+    set_task(
+        task_id,
+        status=TaskStatus.FAILED,
+        remark=remark,
+        end_time=datetime.now(UTC),
+        failure_kind="app_crash",
+        retry_count=retry_count,
+        attempt=1,
+    )
 
 
 def test_route_order_traps_are_not_task_ids(client: TestClient) -> None:
     create_tasks(client, ["d1"])
     assert client.get("/api/v1/task/stats").json()["data"]["total"] == 1
     assert client.post("/api/v1/task/retry-all").json() == {
-        "code": 0, "message": "success", "data": {"retried_count": 0}
+        "code": 0,
+        "message": "success",
+        "data": {"retried_count": 0},
     }
     batch = client.request("DELETE", "/api/v1/task/batch", json={"task_ids": [1]}).json()
     assert batch["data"] == {"deleted_count": 1}

@@ -43,7 +43,9 @@ def test_pages_cover_everything_once(client: TestClient) -> None:
 def test_each_filter_and_their_combination(client: TestClient) -> None:
     a = create_tasks(client, ["s1", "s2"])
     b = create_tasks(client, ["s1"], source="ui")
-    c = client.post("/api/v1/task", json={"serials": ["s2"], "script_name": "post", "script_config": {}}).json()["data"]["task_ids"]
+    c = client.post("/api/v1/task", json={"serials": ["s2"], "script_name": "post", "script_config": {}}).json()[
+        "data"
+    ]["task_ids"]
     set_task(a[0], status=TaskStatus.COMPLETED)
     set_task(c[0], status=TaskStatus.FAILED)
 

@@ -20,9 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _ts(name: str, *, nullable: bool = True, now: bool = False) -> sa.Column[object]:
-    return sa.Column(
-        name, sa.DateTime(timezone=True), nullable=nullable, server_default=sa.func.now() if now else None
-    )
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable, server_default=sa.func.now() if now else None)
 
 
 # Statement-level triggers keep task_count exact within each transaction, at the cost of one small
@@ -64,7 +62,8 @@ $$;
 CREATE TRIGGER task_count_insert AFTER INSERT ON task
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION task_count_apply();
 CREATE TRIGGER task_count_update AFTER UPDATE ON task
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION task_count_apply();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION task_count_apply();
 CREATE TRIGGER task_count_delete AFTER DELETE ON task
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION task_count_apply();
 """
@@ -174,7 +173,10 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 0 AND dispatched_at IS NULL"),
     )
     op.create_index(
-        "ix_task_waiting_due", "task", ["due_at"], postgresql_where=sa.text("status = 0 AND dispatched_at IS NULL")
+        "ix_task_waiting_due",
+        "task",
+        ["due_at"],
+        postgresql_where=sa.text("status = 0 AND dispatched_at IS NULL"),
     )
     op.create_index(
         "ix_task_active_key_serial",
@@ -200,7 +202,10 @@ def upgrade() -> None:
         sa.Column("level", sa.Text(), server_default="info", nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column(
-            "fields", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
+            "fields",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
         ),
         sa.ForeignKeyConstraint(["task_id"], ["task.id"], name=op.f("fk_task_log_task_id_task"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_log")),

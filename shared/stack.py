@@ -1,0 +1,175 @@
+"""``phonefleet up``: the whole single-machine stack in one supervised process tree.
+
+Embedded PostgreSQL and Redis start when no URLs are configured (data under ``data_dir``, kept across
+restarts), migrations run, then every phonefleet process starts as a child. A child that dies is
+restarted with backoff; Ctrl-C (or SIGTERM) stops the children first, then Redis, then PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import structlog
+from sqlalchemy import create_engine, text
+
+from shared.db.migrate import upgrade
+from shared.embedded import EmbeddedPostgres, EmbeddedRedis
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PHONEFLEET = str(Path(sys.executable).with_name("phonefleet"))
+
+
+@dataclass
+class Child:
+    """One supervised phonefleet process."""
+
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+    def start(self, env: dict[str, str], logs: Path) -> None:
+        out = open(logs / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child process
+        # A session of its own: Ctrl-C reaches the supervisor only, which stops children in order.
+        self.process = subprocess.Popen(
+            [PHONEFLEET, *self.args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        out.close()
+        log.info("child_started", child=self.name, pid=self.process.pid, log=str(logs / f"{self.name}.log"))
+
+    def stop(self, timeout: float) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("child_killed", child=self.name, after_seconds=timeout)
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    demo: bool = False
+    phones: int = 10
+    children: list[Child] = field(default_factory=list)
+    _postgres: EmbeddedPostgres | None = None
+    _redis: EmbeddedRedis | None = None
+    _stopping: bool = False
+
+    def prepare(self) -> dict[str, str]:
+        """Start embedded services as needed, migrate, and return the children's environment."""
+        data = self.settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        database_url = self.settings.database_url
+        if database_url is None:
+            self._postgres = EmbeddedPostgres(data / "postgres")
+            self._postgres.start()
+            database_url = self._postgres.url_for("phonefleet")
+            _ensure_database(self._postgres.url, "phonefleet")
+        broker_url = self.settings.broker_url
+        if broker_url is None:
+            self._redis = EmbeddedRedis(data / "redis", persistent=True)
+            broker_url = self._redis.start()
+        log.info("migrating", database=_redact(database_url))
+        upgrade(database_url)
+        env["PHONEFLEET_DATABASE_URL"] = database_url
+        env["PHONEFLEET_BROKER_URL"] = broker_url
+        # TikMatrix clients send no key; on one machine, loopback callers are the operator.
+        env.setdefault("PHONEFLEET_ALLOW_LOOPBACK_WITHOUT_KEY", "true")
+        env.setdefault("PHONEFLEET_HUB_NAME", "local")
+        return env
+
+    def plan_children(self) -> None:
+        self.children = [Child("api", ["api"])]
+
+    def run(self) -> int:
+        """Run until interrupted; returns the exit status."""
+        logs = self.settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            env = self.prepare()
+            self.plan_children()
+            for child in self.children:
+                child.start(env, logs)
+            log.info(
+                "stack_up",
+                api=f"http://{self.settings.api_host}:{self.settings.api_port}/api/v1/",
+                docs=f"http://{self.settings.api_host}:{self.settings.api_port}/docs",
+                logs=str(logs),
+                hint="Ctrl-C stops everything; data stays in " + str(self.settings.data_dir),
+            )
+            while not self._stopping:
+                self._supervise(env, logs)
+                time.sleep(0.5)
+            return 0
+        finally:
+            self.shutdown()
+
+    def _supervise(self, env: dict[str, str], logs: Path) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            process = child.process
+            if process is None or process.poll() is None:
+                continue
+            if child.next_start == 0.0:
+                child.restarts += 1
+                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                child.next_start = now + delay
+                log.warning(
+                    "child_exited", child=child.name, status=process.returncode, restart_in_seconds=delay,
+                    log=str(logs / f"{child.name}.log"),
+                )  # fmt: skip
+            elif now >= child.next_start:
+                child.next_start = 0.0
+                child.start(env, logs)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stopping:
+            return
+        log.info("stack_stopping", signal=signal.Signals(signum).name)
+        self._stopping = True
+
+    def shutdown(self) -> None:
+        for child in reversed(self.children):
+            child.stop(timeout=20)
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
+        if self._postgres is not None:
+            self._postgres.stop()
+            self._postgres = None
+        log.info("stack_stopped")
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
