@@ -50,7 +50,7 @@ class HubEnvironment:
     """Hub-local resources a script may use."""
 
     media_roots: tuple[Path, ...] = ()
-    media_cache_dir: Path = field(default_factory=lambda: Path("/tmp/phonefleet-media-cache"))
+    media_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "phonefleet" / "media")
     download_max_bytes: int = 512 * 1024 * 1024
 
 
