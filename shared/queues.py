@@ -1,17 +1,24 @@
 """Queue and task names: the one place that spells them.
 
 Every device has its own queue, ``device.<serial>``, that holds at most one message (the attempt the
-dispatcher sent it). Hubs report back on ``control``.
+dispatcher sent it). Hubs report back on ``control``. Each hub also has a queue of its own,
+``hub.<name>``, so its worker always consumes something even with no phone attached.
 """
 
 from __future__ import annotations
 
 CONTROL_QUEUE = "control"
 DEVICE_QUEUE_PREFIX = "device."
+HUB_QUEUE_PREFIX = "hub."
 
 # Celery task names (stable, dotted; never the Python path of the function).
 RUN_TASK = "phonefleet.run"  # dispatcher → hub, on device.<serial>
-REPORT = "phonefleet.report"  # hub → dispatcher, on control
+REPORT_DEVICES = "phonefleet.devices"  # hub → dispatcher: the phones a hub has, on every change
+REPORT_STARTED = "phonefleet.started"
+REPORT_HEARTBEAT = "phonefleet.heartbeat"
+REPORT_LOGS = "phonefleet.logs"
+REPORT_FINISHED = "phonefleet.finished"
+REPORT_REFUSED = "phonefleet.refused"  # the hub did not run an attempt (cancelled, phone not here)
 
 # Redis keys and channels outside Celery.
 CANCEL_KEY_PREFIX = "phonefleet:cancel:"  # + task id → highest cancelled attempt
@@ -22,6 +29,10 @@ CLAIM_KEY_PREFIX = "phonefleet:claim:"  # + task id:attempt → the hub that sta
 def device_queue(serial: str) -> str:
     """The queue of the device ``serial``."""
     return DEVICE_QUEUE_PREFIX + serial
+
+
+def hub_queue(hub: str) -> str:
+    return HUB_QUEUE_PREFIX + hub
 
 
 def serial_of_queue(queue: str) -> str | None:

@@ -133,9 +133,12 @@ class Stack:
                 delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
                 child.next_start = now + delay
                 log.warning(
-                    "child_exited", child=child.name, status=process.returncode, restart_in_seconds=delay,
+                    "child_exited",
+                    child=child.name,
+                    status=process.returncode,
+                    restart_in_seconds=delay,
                     log=str(logs / f"{child.name}.log"),
-                )  # fmt: skip
+                )
             elif now >= child.next_start:
                 child.next_start = 0.0
                 child.start(env, logs)

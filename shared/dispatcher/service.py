@@ -1,0 +1,186 @@
+"""The dispatcher process: a Celery worker on the ``control`` queue that writes hub reports to
+PostgreSQL and hands each freed phone its next task, plus the timer of ``recovery``.
+
+Reports are acknowledged only after their transaction commits (acks late). While PostgreSQL is
+down a report is put back on the queue after a pause, so hubs' reports wait in the broker and are
+applied once the database is back; nothing is lost and nothing is applied twice (compare-and-set).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from celery import Celery
+from celery.exceptions import Reject
+from celery.signals import setup_logging
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from shared.broker import get_celery, get_redis
+from shared.db.engine import transaction
+from shared.dispatcher import dispatch, recovery
+from shared.dispatcher.cancel import request_cancel
+from shared.dispatcher.transitions import (
+    Effects,
+    apply_devices,
+    apply_finished,
+    apply_heartbeat,
+    apply_logs,
+    apply_refused,
+    apply_started,
+)
+from shared.messages import (
+    DevicesReport,
+    FinishedReport,
+    HeartbeatReport,
+    LogsReport,
+    RefusedReport,
+    StartedReport,
+)
+from shared.queues import (
+    CONTROL_QUEUE,
+    REPORT_DEVICES,
+    REPORT_FINISHED,
+    REPORT_HEARTBEAT,
+    REPORT_LOGS,
+    REPORT_REFUSED,
+    REPORT_STARTED,
+)
+from shared.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+DEVICE_REPORT_SECONDS = 10.0  # hubs send their device list at least this often
+DB_RETRY_PAUSE_SECONDS = 1.0
+
+
+def after_commit(effects: Effects, orders: list[dispatch.DispatchOrder]) -> None:
+    """Send what a committed transaction decided: dispatch orders, then stop signals."""
+    dispatch.send(orders)
+    if effects.cancel:
+        try:
+            request_cancel(get_redis(), effects.cancel)
+        except Exception as exc:  # Redis down: the timer repeats stop signals for running tasks
+            log.warning("cancel_signal_failed", error=str(exc), attempts=effects.cancel)
+
+
+def apply_report(apply: Callable[[Session, M], Effects], report: M, settings: Settings) -> None:
+    """Apply one report in one transaction, claim the phones it freed, then send."""
+    with transaction() as session:
+        effects = apply(session, report)
+        orders = (
+            dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
+            if effects.claim_serials
+            else []
+        )
+    after_commit(effects, orders)
+
+
+def tick(settings: Settings) -> None:
+    """One round of the timer (see ``recovery``); a no-op on replicas that are not leading."""
+    with transaction() as session:
+        if not recovery.try_lead(session):
+            return
+        effects = recovery.expire_silent_attempts(session, settings)
+        recovery.mark_silent_hubs_offline(session, settings, DEVICE_REPORT_SECONDS)
+        orders = dispatch.claim(session, None, random_order=settings.random_order)
+        effects.cancel.extend(recovery.pending_stop_signals(session))
+    after_commit(effects, orders)
+
+
+def run_timer(settings: Settings, stop: threading.Event) -> None:
+    """Tick every ``scheduler_tick_seconds`` until ``stop``; survive a database outage."""
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            tick(settings)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("timer_database_unavailable", error=str(exc).splitlines()[0])
+            stop.wait(DB_RETRY_PAUSE_SECONDS)
+        except Exception:
+            log.exception("timer_failed")
+            stop.wait(DB_RETRY_PAUSE_SECONDS)
+        stop.wait(max(0.0, settings.scheduler_tick_seconds - (time.monotonic() - started)))
+
+
+def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable[..., None]:
+    def handle(**payload: Any) -> None:
+        try:
+            report = model.model_validate(payload)
+        except ValidationError as exc:
+            log.error("report_invalid", model=model.__name__, error=str(exc))
+            return  # acknowledged: a malformed message would fail the same way forever
+        try:
+            apply_report(apply, report, get_settings())
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+                raise
+            log.warning("report_requeued_database_unavailable", model=model.__name__, error=str(exc).splitlines()[0])
+            time.sleep(DB_RETRY_PAUSE_SECONDS)
+            raise Reject(str(exc), requeue=True) from exc
+
+    return handle
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """The dispatcher's Celery app with the report handlers registered."""
+    settings = settings or get_settings()
+    app = get_celery()
+
+    def finished(session: Session, report: FinishedReport) -> Effects:
+        return apply_finished(session, report, get_settings())
+
+    handlers: list[tuple[str, Callable[..., None]]] = [
+        (REPORT_DEVICES, _handler(DevicesReport, apply_devices)),
+        (REPORT_STARTED, _handler(StartedReport, apply_started)),
+        (REPORT_HEARTBEAT, _handler(HeartbeatReport, apply_heartbeat)),
+        (REPORT_LOGS, _handler(LogsReport, apply_logs)),
+        (REPORT_FINISHED, _handler(FinishedReport, finished)),
+        (REPORT_REFUSED, _handler(RefusedReport, apply_refused)),
+    ]
+    for name, handler in handlers:
+        app.task(name=name, acks_late=True, ignore_result=True)(handler)
+    return app
+
+
+@setup_logging.connect
+def _keep_our_logging(**_: Any) -> None:
+    """Connected so that Celery leaves the process's logging (structlog, configured at start) alone."""
+
+
+def main(concurrency: int, loglevel: str) -> None:
+    """Run the dispatcher until SIGTERM/SIGINT."""
+    settings = get_settings()
+    app = make_app(settings)
+    stop = threading.Event()
+    timer = threading.Thread(target=run_timer, args=(settings, stop), name="dispatcher-timer", daemon=True)
+    timer.start()
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--queues",
+                CONTROL_QUEUE,
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                "dispatcher@%h",
+                "--loglevel",
+                loglevel,
+                "--without-gossip",
+                "--without-mingle",
+                "--task-events",
+            ]
+        )
+    finally:
+        stop.set()
+        timer.join(timeout=5)

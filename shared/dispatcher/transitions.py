@@ -1,0 +1,271 @@
+"""How hub reports change the record. Every change is a compare-and-set on ``(id, attempt, status)``
+so that a report of an attempt that is no longer current changes nothing (fencing), and a report
+delivered twice changes nothing the second time (idempotence).
+
+Each function runs inside the caller's transaction and returns what the caller must do after the
+commit: the phones that may take their next task, and the attempts that must be told to stop.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from shared.db.models import TaskLog, TaskScreenshot
+from shared.failures import FailureKind, is_retryable
+from shared.messages import (
+    DevicesReport,
+    FinishedReport,
+    HeartbeatReport,
+    LogLine,
+    LogsReport,
+    RefusedReport,
+    StartedReport,
+)
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+STOPPED_REMARK = "stopped by user"
+
+
+@dataclass
+class Effects:
+    """What to do once the transaction has committed."""
+
+    claim_serials: set[str] = field(default_factory=set)
+    cancel: list[tuple[int, int]] = field(default_factory=list)
+
+    def merge(self, other: Effects) -> None:
+        self.claim_serials |= other.claim_serials
+        self.cancel.extend(other.cancel)
+
+
+def _release_lease(session: Session, serial: str, task_id: int, attempt: int) -> bool:
+    """Free the phone if this attempt still holds it."""
+    result = session.execute(
+        text(
+            "UPDATE device SET lease_task_id = NULL, lease_attempt = NULL, lease_since = NULL, "
+            "lease_heartbeat_at = NULL WHERE serial = :serial AND lease_task_id = :task_id "
+            "AND lease_attempt = :attempt RETURNING serial"
+        ),
+        {"serial": serial, "task_id": task_id, "attempt": attempt},
+    )
+    return result.first() is not None
+
+
+def apply_devices(session: Session, report: DevicesReport) -> Effects:
+    """Record the phones a hub has; phones it had before and no longer lists go offline (unless
+    another hub has reported them since: a phone moved between hubs belongs to the last reporter)."""
+    effects = Effects()
+    seen: list[str] = []
+    for device in report.devices:
+        online = device.state == "device"
+        session.execute(
+            text(
+                "INSERT INTO device (serial, hub, online, state, model, properties, last_seen) "
+                "VALUES (:serial, :hub, :online, :state, :model, CAST(:props AS jsonb), :at) "
+                "ON CONFLICT (serial) DO UPDATE SET hub = excluded.hub, online = excluded.online, "
+                "state = excluded.state, model = COALESCE(excluded.model, device.model), "
+                "properties = device.properties || excluded.properties, last_seen = excluded.last_seen "
+                "WHERE device.hub IS DISTINCT FROM excluded.hub OR device.online <> excluded.online "
+                "OR device.state <> excluded.state OR device.last_seen < excluded.last_seen - interval '5 seconds'"
+            ),
+            {
+                "serial": device.serial,
+                "hub": report.hub,
+                "online": online,
+                "state": device.state,
+                "model": device.model,
+                "props": _json(device.properties),
+                "at": report.at,
+            },
+        )
+        seen.append(device.serial)
+        if online:
+            effects.claim_serials.add(device.serial)
+    gone = session.execute(
+        text(
+            "UPDATE device SET online = false, state = 'gone', last_seen = :at "
+            "WHERE hub = :hub AND online AND NOT (serial = ANY(:seen)) RETURNING serial"
+        ),
+        {"hub": report.hub, "seen": seen, "at": report.at},
+    ).all()
+    for (serial,) in gone:
+        log.info("device_offline", serial=serial, hub=report.hub)
+    return effects
+
+
+def apply_started(session: Session, report: StartedReport) -> Effects:
+    effects = Effects()
+    row = session.execute(
+        text(
+            "UPDATE task SET status = 1, started_at = :at, hub = :hub "
+            "WHERE id = :task_id AND attempt = :attempt AND status = 0 AND dispatched_at IS NOT NULL "
+            "RETURNING stop_requested_at"
+        ),
+        {"task_id": report.task_id, "attempt": report.attempt, "at": report.at, "hub": report.hub},
+    ).first()
+    session.execute(
+        text(
+            "UPDATE device SET lease_heartbeat_at = now() "
+            "WHERE serial = :serial AND lease_task_id = :task_id AND lease_attempt = :attempt"
+        ),
+        {"serial": report.serial, "task_id": report.task_id, "attempt": report.attempt},
+    )
+    if row is None:
+        # Stopped, deleted or superseded while the message was on its way: tell the hub to let go.
+        log.info("stale_start", task_id=report.task_id, attempt=report.attempt, serial=report.serial)
+        effects.cancel.append((report.task_id, report.attempt))
+    elif row.stop_requested_at is not None:
+        effects.cancel.append((report.task_id, report.attempt))
+    return effects
+
+
+def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:
+    if report.running:
+        session.execute(
+            text(
+                "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
+                "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
+            ),
+            {
+                "ids": [r.task_id for r in report.running],
+                "attempts": [r.attempt for r in report.running],
+                "at": datetime.now(UTC),
+            },
+        )
+    return Effects()
+
+
+def insert_logs(session: Session, task_id: int, attempt: int, lines: list[LogLine]) -> None:
+    """Append lines to a task's log; lines of a deleted task are dropped."""
+    if not lines:
+        return
+    exists = session.execute(text("SELECT 1 FROM task WHERE id = :id"), {"id": task_id}).first()
+    if exists is None:
+        return
+    session.execute(
+        insert(TaskLog),
+        [
+            {
+                "task_id": task_id,
+                "attempt": attempt,
+                "at": ln.at,
+                "level": ln.level,
+                "message": ln.message,
+                "fields": ln.fields,
+            }
+            for ln in lines
+        ],
+    )
+
+
+def apply_logs(session: Session, report: LogsReport) -> Effects:
+    insert_logs(session, report.task_id, report.attempt, report.lines)
+    return Effects()
+
+
+def apply_finished(session: Session, report: FinishedReport, settings: Settings) -> Effects:
+    """End the attempt: completed, failed, or (auto-retry) back to waiting after a random delay."""
+    effects = Effects()
+    insert_logs(session, report.task_id, report.attempt, report.lines)
+    current = session.execute(
+        text(
+            "SELECT status, retry_count, stop_requested_at FROM task "
+            "WHERE id = :id AND attempt = :attempt AND status IN (0, 1) FOR UPDATE"
+        ),
+        {"id": report.task_id, "attempt": report.attempt},
+    ).first()
+    if current is not None:
+        known = {k.value for k in FailureKind}
+        kind = FailureKind(report.failure_kind) if report.failure_kind in known else FailureKind.SCRIPT_ERROR
+        if report.outcome == "failed" and (kind is FailureKind.STOPPED or current.stop_requested_at is not None):
+            _end(session, report, status=3, remark=STOPPED_REMARK, kind=FailureKind.STOPPED.value)
+        elif report.outcome == "completed":
+            _end(session, report, status=2, remark=report.remark, kind=None)
+        elif settings.auto_retry and is_retryable(kind) and current.retry_count < settings.max_retry_count:
+            delay = random.uniform(settings.retry_delay_min_seconds, settings.retry_delay_max_seconds)
+            session.execute(
+                text(
+                    "UPDATE task SET status = 0, retry_count = retry_count + 1, dispatched_at = NULL, "
+                    "started_at = NULL, end_time = NULL, hub = NULL, failure_kind = :kind, due_at = :due, "
+                    "remark = :remark WHERE id = :id"
+                ),
+                {
+                    "id": report.task_id,
+                    "kind": kind.value,
+                    "due": datetime.now(UTC) + timedelta(seconds=delay),
+                    "remark": f"retry #{current.retry_count + 1} in {delay:.0f}s after: {report.remark}",
+                },
+            )
+        else:
+            _end(session, report, status=3, remark=report.remark, kind=kind.value)
+        if report.screenshot_png_b64:
+            png = base64.b64decode(report.screenshot_png_b64)
+            stmt = insert(TaskScreenshot).values(task_id=report.task_id, attempt=report.attempt, png=png)
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["task_id"],
+                    set_={"attempt": stmt.excluded.attempt, "png": stmt.excluded.png, "taken_at": text("now()")},
+                )
+            )
+    if _release_lease(session, report.serial, report.task_id, report.attempt):
+        effects.claim_serials.add(report.serial)
+    return effects
+
+
+def _end(session: Session, report: FinishedReport, *, status: int, remark: str, kind: str | None) -> None:
+    session.execute(
+        text(
+            "UPDATE task SET status = :status, end_time = :at, remark = :remark, failure_kind = :kind, "
+            "hub = COALESCE(hub, :hub), started_at = COALESCE(started_at, :at) WHERE id = :id"
+        ),
+        {
+            "status": status,
+            "at": report.at,
+            "remark": remark[:2000],
+            "kind": kind,
+            "hub": report.hub,
+            "id": report.task_id,
+        },
+    )
+
+
+def apply_refused(session: Session, report: RefusedReport) -> Effects:
+    """The hub did not run the attempt. Unless it was cancelled or a duplicate, the task waits again
+    (a phone that moved to another hub gets it there)."""
+    effects = Effects()
+    if report.reason in ("not_attached", "busy"):
+        session.execute(
+            text(
+                "UPDATE task SET dispatched_at = NULL WHERE id = :id AND attempt = :attempt "
+                "AND status = 0 AND dispatched_at IS NOT NULL"
+            ),
+            {"id": report.task_id, "attempt": report.attempt},
+        )
+    if report.reason == "invalid":
+        session.execute(
+            text(
+                "UPDATE task SET status = 3, end_time = :at, remark = :remark, failure_kind = 'bad_config' "
+                "WHERE id = :id AND attempt = :attempt AND status IN (0, 1)"
+            ),
+            {"id": report.task_id, "attempt": report.attempt, "at": report.at, "remark": report.detail[:2000]},
+        )
+    if report.reason != "duplicate" and _release_lease(session, report.serial, report.task_id, report.attempt):
+        effects.claim_serials.add(report.serial)
+    return effects
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)

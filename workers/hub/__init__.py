@@ -1,0 +1,1 @@
+"""The hub worker: runs tasks on the phones attached to this machine. Broker credentials only."""

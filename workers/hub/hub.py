@@ -1,0 +1,330 @@
+"""A hub: the phones attached to this machine's adb server, and the tasks running on them.
+
+Threads: the adb device tracker (adds and drops this worker's ``device.<serial>`` queues as phones come
+and go), the reporter tick (heartbeats, device list, buffered log lines), and the cancel listener
+(Redis pub/sub, with a key poll as backstop). Celery's thread pool runs :meth:`Hub.run`, one call per
+dispatched attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import adbutils
+import structlog
+from adbutils.errors import AdbError, AdbTimeout
+from celery import Celery
+
+from shared.broker import get_redis
+from shared.dispatcher.cancel import cancel_key
+from shared.failures import FailureKind
+from shared.messages import DeviceInfo
+from shared.queues import CANCEL_CHANNEL, CLAIM_KEY_PREFIX, device_queue
+from shared.settings import Settings
+from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask
+from workers.hub.reporter import Reporter
+from workers.scripts.base import HubEnvironment, ScriptContext, ScriptFailure, TaskSpec, TaskStopped
+
+log = structlog.get_logger(__name__)
+
+DEVICE_REPORT_SECONDS = 10.0
+CANCEL_POLL_SECONDS = 1.0
+CLAIM_TTL_SECONDS = 7 * 24 * 3600
+SCREENSHOT_TIMEOUT_SECONDS = 10.0
+
+Script = Callable[[ScriptContext], str]
+_scripts: dict[str, Script] = {}
+
+
+def load_script(name: str) -> Script:
+    """The ``run`` function of the script module ``workers/scripts/<name>.py``."""
+    script = _scripts.get(name)
+    if script is None:
+        if not name.isidentifier():
+            raise LookupError(name)
+        try:
+            module: ModuleType = importlib.import_module(f"workers.scripts.{name}")
+        except ModuleNotFoundError as exc:
+            raise LookupError(name) from exc
+        if getattr(module, "SCRIPT_NAME", None) != name or not callable(getattr(module, "run", None)):
+            raise LookupError(name)
+        script = module.run
+        _scripts[name] = script
+    return script
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str
+    remark: str
+    failure_kind: FailureKind | None = None
+
+
+class Hub:
+    """One machine's phones and what runs on them."""
+
+    def __init__(self, name: str, settings: Settings, app: Celery, hostname: str) -> None:
+        self.name = name
+        self.settings = settings
+        self.app = app
+        self.hostname = hostname
+        self.reporter = Reporter(app, name)
+        self.adb = adbutils.AdbClient(host=settings.adb_host, port=settings.adb_port)
+        self.env = HubEnvironment(
+            media_roots=tuple(settings.media_roots),
+            media_cache_dir=settings.media_cache(),
+            download_max_bytes=settings.download_max_bytes,
+        )
+        self.attached: dict[str, str] = {}  # serial → adb state
+        self.consuming: set[str] = set()
+        self.running: dict[str, RunningTask] = {}  # serial → its running attempt
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_device_report = 0.0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background threads (once the Celery worker can receive control commands)."""
+        for target, name in (
+            (self._track_devices, "adb-tracker"),
+            (self._tick, "reporter-tick"),
+            (self._listen_cancels, "cancel-listener"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("hub_started", hub=self.name, adb=f"{self.settings.adb_host}:{self.settings.adb_port}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # --- devices --------------------------------------------------------------------------------
+
+    def _track_devices(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._sync_devices({d.serial: d.state for d in self.adb.list()})
+                tracker = adbutils.AdbClient(host=self.settings.adb_host, port=self.settings.adb_port)
+                for event in tracker.track_devices():
+                    if self.stopping.is_set():
+                        return
+                    with self.lock:
+                        current = dict(self.attached)
+                    if event.present:
+                        current[event.serial] = event.status
+                    else:
+                        current.pop(event.serial, None)
+                    self._sync_devices(current)
+            except (AdbError, OSError) as exc:
+                log.warning("adb_server_unreachable", error=str(exc), retry_in_seconds=1)
+                self._sync_devices({})
+                self.stopping.wait(1.0)
+
+    def _sync_devices(self, states: dict[str, str]) -> None:
+        """Make consumers and running tasks agree with the phones adb reports."""
+        with self.lock:
+            if states == self.attached and self._last_device_report:
+                return
+            self.attached = dict(states)
+            ready = {s for s, state in states.items() if state == "device"}
+            add, drop = ready - self.consuming, self.consuming - ready
+            self.consuming = ready
+            lost = [rt for serial, rt in self.running.items() if serial not in ready]
+        for running in lost:
+            log.warning("device_lost_mid_task", serial=running.spec.serial, task_id=running.spec.task_id)
+            running.stop("offline")
+        for serial in sorted(drop):
+            self.app.control.cancel_consumer(device_queue(serial), destination=[self.hostname], reply=False)
+            log.info("device_detached", serial=serial)
+        for serial in sorted(add):
+            self.app.control.add_consumer(device_queue(serial), destination=[self.hostname], reply=False)
+            log.info("device_attached", serial=serial)
+        self.report_devices()
+
+    def report_devices(self) -> None:
+        with self.lock:
+            states = dict(self.attached)
+        models: dict[str, str] = {}
+        try:
+            for info in self.adb.list(extended=True):
+                if info.tags.get("model"):
+                    models[info.serial] = info.tags["model"]
+        except (AdbError, OSError):
+            pass
+        devices = [DeviceInfo(serial=s, state=st, model=models.get(s)) for s, st in sorted(states.items())]
+        self.reporter.devices(devices)
+        self._last_device_report = time.monotonic()
+
+    # --- periodic reports -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        interval = self.settings.heartbeat_interval_seconds
+        while not self.stopping.wait(interval):
+            try:
+                with self.lock:
+                    running = list(self.running.values())
+                if running:
+                    self.reporter.heartbeat([r.ref for r in running])
+                for task in running:
+                    lines = task.take_lines()
+                    if lines:
+                        self.reporter.logs(task.spec.task_id, task.spec.attempt, task.spec.serial, lines)
+                if time.monotonic() - self._last_device_report >= DEVICE_REPORT_SECONDS:
+                    self.report_devices()
+            except Exception:
+                log.exception("tick_failed")
+
+    # --- cancellation ---------------------------------------------------------------------------
+
+    def _listen_cancels(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                pubsub = get_redis().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub.subscribe(CANCEL_CHANNEL)
+                last_poll = 0.0
+                while not self.stopping.is_set():
+                    message = pubsub.get_message(timeout=0.2)
+                    if message is not None:
+                        task_id, _, attempt = message["data"].decode().partition(":")
+                        self._cancel(int(task_id), int(attempt))
+                    if time.monotonic() - last_poll >= CANCEL_POLL_SECONDS:
+                        self._poll_cancel_keys()
+                        last_poll = time.monotonic()
+            except Exception as exc:
+                log.warning("cancel_listener_reconnecting", error=str(exc))
+                self.stopping.wait(1.0)
+
+    def _cancel(self, task_id: int, attempt: int) -> None:
+        with self.lock:
+            targets = [r for r in self.running.values() if r.spec.task_id == task_id and r.spec.attempt <= attempt]
+        for running in targets:
+            log.info("stop_received", task_id=task_id, attempt=running.spec.attempt, serial=running.spec.serial)
+            running.stop("stopped")
+
+    def _poll_cancel_keys(self) -> None:
+        with self.lock:
+            running = list(self.running.values())
+        if not running:
+            return
+        values = get_redis().mget([cancel_key(r.spec.task_id) for r in running])
+        for task, value in zip(running, values, strict=True):
+            if value is not None and int(value) >= task.spec.attempt:
+                task.stop("stopped")
+
+    # --- running one attempt --------------------------------------------------------------------
+
+    def run(self, order: dict[str, Any]) -> None:
+        """Run one dispatched attempt on its phone, unless it must be refused."""
+        spec = TaskSpec(
+            task_id=int(order["task_id"]),
+            attempt=int(order["attempt"]),
+            serial=str(order["serial"]),
+            script_name=str(order["script_name"]),
+            script_config=dict(order.get("script_config") or {}),
+            platform=str(order.get("platform") or "tiktok"),
+            username=order.get("username"),
+            packagename=order.get("packagename"),
+        )
+        bound = log.bind(task_id=spec.task_id, attempt=spec.attempt, serial=spec.serial)
+        redis = get_redis()
+        value = redis.get(cancel_key(spec.task_id))
+        if value is not None and int(value) >= spec.attempt:
+            bound.info("refused_cancelled")
+            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "cancelled")
+            return
+        with self.lock:
+            state = self.attached.get(spec.serial)
+        if state != "device":
+            bound.info("refused_not_attached", state=state)
+            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "not_attached", f"state {state}")
+            return
+        claim = f"{CLAIM_KEY_PREFIX}{spec.task_id}:{spec.attempt}"
+        if not redis.set(claim, self.name, nx=True, ex=CLAIM_TTL_SECONDS):
+            bound.warning("refused_duplicate_delivery", claimed_by=redis.get(claim))
+            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "duplicate")
+            return
+        running = RunningTask(spec=spec)
+        with self.lock:
+            busy = self.running.get(spec.serial)
+            if busy is None:
+                self.running[spec.serial] = running
+        if busy is not None:
+            bound.error("refused_phone_busy", running_task=busy.spec.task_id)
+            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "busy", f"running {busy.spec.task_id}")
+            return
+        try:
+            self.reporter.started(spec.task_id, spec.attempt, spec.serial)
+            bound.info("task_started", script=spec.script_name)
+            began = time.monotonic()
+            outcome, screenshot = self._execute(running)
+            bound.info(
+                "task_ended", outcome=outcome.outcome, remark=outcome.remark, seconds=round(time.monotonic() - began, 3)
+            )
+        finally:
+            with self.lock:
+                self.running.pop(spec.serial, None)
+        self.reporter.finished(
+            task_id=spec.task_id,
+            attempt=spec.attempt,
+            serial=spec.serial,
+            outcome=outcome.outcome,
+            remark=outcome.remark,
+            failure_kind=outcome.failure_kind.value if outcome.failure_kind else None,
+            screenshot_png_b64=base64.b64encode(screenshot).decode() if screenshot else None,
+            lines=running.take_lines(),
+        )
+
+    def _execute(self, running: RunningTask) -> tuple[Outcome, bytes | None]:
+        spec = running.spec
+        device = self.adb.device(spec.serial)
+        context = HubContext(running, device, self.env)
+        try:
+            script = load_script(spec.script_name)
+        except LookupError:
+            remark = f"script {spec.script_name!r} is not installed on hub {self.name}"
+            return Outcome("failed", remark, FailureKind.BAD_CONFIG), None
+        try:
+            context.checkpoint()
+            remark = script(context)
+            return Outcome("completed", remark or "done"), None
+        except TaskStopped:
+            return Outcome("failed", "stopped by user", FailureKind.STOPPED), None
+        except ScriptFailure as failure:
+            outcome = Outcome("failed", failure.message, failure.kind)
+        except (AdbError, AdbTimeout, OSError) as exc:
+            with self.lock:
+                gone = self.attached.get(spec.serial) != "device"
+            if gone or running.reason == "offline":
+                return Outcome("failed", OFFLINE_REMARK, FailureKind.DEVICE_OFFLINE), None
+            outcome = Outcome("failed", f"adb error: {exc}", FailureKind.DEVICE_OFFLINE)
+        except Exception as exc:
+            log.exception("script_crashed", task_id=spec.task_id, attempt=spec.attempt, serial=spec.serial)
+            outcome = Outcome("failed", f"script error: {type(exc).__name__}: {exc}", FailureKind.SCRIPT_ERROR)
+        if outcome.failure_kind in (FailureKind.DEVICE_OFFLINE, FailureKind.STOPPED):
+            return outcome, None
+        return outcome, self._screenshot(device)
+
+    def _screenshot(self, device: adbutils.AdbDevice) -> bytes | None:
+        """The phone's screen as PNG, for the failure report; None if the phone cannot give one."""
+        try:
+            data = device.shell("screencap -p", encoding=None, timeout=SCREENSHOT_TIMEOUT_SECONDS)
+        except (AdbError, AdbTimeout, OSError) as exc:
+            log.info("screenshot_failed", serial=device.serial, error=str(exc))
+            return None
+        if isinstance(data, bytes) and data.startswith(b"\x89PNG"):
+            return data
+        return None
+
+
+def default_hostname(hub: str) -> str:
+    return f"hub.{hub}@{socket.gethostname()}"

@@ -1,0 +1,69 @@
+"""The hub worker process: ``phonefleet worker --hub NAME``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery import Celery
+from celery.signals import setup_logging, worker_ready, worker_shutting_down
+
+from shared.broker import get_celery
+from shared.queues import RUN_TASK, hub_queue
+from shared.settings import Settings, get_settings
+from workers.hub.hub import Hub, default_hostname
+
+log = structlog.get_logger(__name__)
+
+
+def make_app(hub_name: str, settings: Settings, hostname: str) -> tuple[Celery, Hub]:
+    """The hub's Celery app with ``phonefleet.run`` bound to a :class:`Hub`."""
+    app = get_celery()
+    hub = Hub(hub_name, settings, app, hostname)
+
+    @app.task(name=RUN_TASK, acks_late=True, ignore_result=True)
+    def run(**order: Any) -> None:
+        hub.run(order)
+
+    @worker_ready.connect(weak=False)
+    def _ready(**_: Any) -> None:
+        # Only now can the worker take the add_consumer commands the device tracker sends.
+        hub.start()
+
+    @worker_shutting_down.connect(weak=False)
+    def _stopping(**_: Any) -> None:
+        hub.stop()
+
+    return app, hub
+
+
+@setup_logging.connect
+def _keep_our_logging(**_: Any) -> None:
+    """Connected so that Celery leaves the process's logging (structlog, configured at start) alone."""
+
+
+def main(hub_name: str, concurrency: int, loglevel: str) -> None:
+    """Run the hub worker until SIGTERM/SIGINT (running tasks finish first: warm shutdown)."""
+    settings = get_settings()
+    hostname = default_hostname(hub_name)
+    app, _ = make_app(hub_name, settings, hostname)
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            hub_queue(hub_name),
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            hostname,
+            "--loglevel",
+            loglevel,
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--task-events",
+        ]
+    )
