@@ -110,6 +110,29 @@ def worker(
     run_worker(name, concurrency, get_settings().log_level)
 
 
+@app.command()
+def flower(
+    address: Annotated[str | None, typer.Option(help="[default: PHONEFLEET_FLOWER_ADDRESS, 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="[default: PHONEFLEET_FLOWER_PORT, 5555]")] = None,
+) -> None:
+    """Run Flower, the Celery dashboard (workers, queues, tasks). Needs basic auth off loopback."""
+    from shared.broker import get_celery
+
+    settings = get_settings()
+    address = address or settings.flower_address
+    args = ["flower", f"--address={address}", f"--port={port or settings.flower_port}"]
+    if settings.flower_basic_auth:
+        args.append(f"--basic-auth={settings.flower_basic_auth}")
+    elif address not in ("127.0.0.1", "::1", "localhost"):
+        typer.echo(
+            f"error: Flower on {address} would be open to the network; set PHONEFLEET_FLOWER_BASIC_AUTH=user:password",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _setup_logging("flower")
+    get_celery().start(args)
+
+
 @keys_app.command("create")
 def keys_create(
     plan: Annotated[Plan, typer.Option(help="the key's plan")] = Plan.PRO,

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     media_cache_dir: Path | None = None
     download_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
 
+    # Flower, the Celery dashboard.
+    flower_address: str = "127.0.0.1"
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_basic_auth: str | None = Field(default=None, description="user:password")
+
     # Logging.
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
