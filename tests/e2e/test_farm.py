@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 
 from tests.e2e.farm import Farm
 
@@ -30,7 +31,7 @@ def test_one_phone_one_task_at_a_time_in_order(farm: Farm) -> None:
         ids += farm.create(serials=serials, **noop(0.2))
     tasks = farm.wait_tasks(ids, timeout=60)
     assert all(t["status"] == 2 for t in tasks)
-    by_phone: dict[str, list[dict[str, object]]] = defaultdict(list)
+    by_phone: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in tasks:
         by_phone[t["serial"]].append(t)
     for serial, runs in by_phone.items():
