@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import adbutils
 
@@ -92,6 +93,14 @@ class AdbServer:
                 raise RuntimeError(f"adb server did not come up on port {self.port}")
             time.sleep(0.05)
         return self
+
+    def wrapper(self, directory: Path) -> Path:
+        """An ``adb`` wrapper pinned to this server's port. Point ``ADBUTILS_ADB_PATH`` at it, and
+        anything adbutils starts on its own (``adb start-server``) lands on this port, not 5037."""
+        path = directory / f"adb-{self.port}"
+        path.write_text(f'#!/bin/sh\nexec "{self.binary}" -P {self.port} "$@"\n')
+        path.chmod(0o755)
+        return path
 
     def client(self, socket_timeout: float | None = None) -> adbutils.AdbClient:
         """An adbutils client bound to this server."""

@@ -52,6 +52,8 @@ class HubEnvironment:
     media_roots: tuple[Path, ...] = ()
     media_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "phonefleet" / "media")
     download_max_bytes: int = 512 * 1024 * 1024
+    # Downloads are kept by content hash; beyond this total the least recently used are evicted.
+    media_cache_max_bytes: int = 4 * 1024 * 1024 * 1024
 
 
 class ScriptContext(Protocol):

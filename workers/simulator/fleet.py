@@ -112,6 +112,17 @@ class Fleet:
             self.attach(made)
         return made
 
+    def remove(self, phone: SimulatedPhone) -> None:
+        """Detach one phone from adb, stop it and forget it."""
+        if self.adb_port:
+            try:
+                self.detach(phone)
+            except adbutils.AdbError:
+                pass
+        self.call(phone.stop(), timeout=10)
+        with self._lock:
+            self._phones.pop(phone.serial, None)
+
     # ------------------------------------------------------------------ adb
     def _client(self) -> adbutils.AdbClient:
         if not self.adb_port:
