@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -131,6 +132,62 @@ def flower(
         raise typer.Exit(2)
     _setup_logging("flower")
     get_celery().start(args)
+
+
+@app.command()
+def simulate(
+    phones: Annotated[int, typer.Option(min=1, max=5000, help="how many simulated phones")] = 10,
+    adb_port: Annotated[
+        int | None, typer.Option(help="adb server to attach them to [default: PHONEFLEET_ADB_PORT]")
+    ] = None,
+    control_port: Annotated[int, typer.Option(help="the simulator's JSON control API (0: any free port)")] = 0,
+    accounts_per_app: Annotated[int, typer.Option(min=0, help="accounts logged in on each app of each phone")] = 2,
+    upload_seconds: Annotated[float, typer.Option(min=0, help="how long a simulated upload takes")] = 1.0,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="write serials, accounts and control URL here when ready")
+    ] = None,
+) -> None:
+    """Start simulated phones (adbd on loopback ports) and attach them to a real adb server."""
+    import json
+
+    from workers.adb.server import AdbServer, server_alive
+    from workers.simulator.fleet import Fleet, serve_fleet
+
+    _setup_logging("simulator")
+    port = adb_port or get_settings().adb_port
+    own_server = None if server_alive(port) else AdbServer(port).start()
+
+    def write_ready(fleet: Fleet) -> None:
+        if ready_file is None:
+            return
+        phones_info = [
+            {
+                "serial": phone.serial,
+                "accounts": [
+                    {"platform": app.platform, "packagename": app.package, "username": username}
+                    for app in phone.app_infos()
+                    for username in app.accounts
+                ],
+            }
+            for phone in fleet.phones
+        ]
+        summary = {"adb_port": port, "control_url": fleet.control_url, "phones": phones_info}
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary))
+        tmp.replace(ready_file)
+
+    try:
+        serve_fleet(
+            phones,
+            port,
+            control_port,
+            accounts_per_app=accounts_per_app,
+            upload_seconds=upload_seconds,
+            on_ready=write_ready,
+        )
+    finally:
+        if own_server is not None:
+            own_server.kill()
 
 
 @keys_app.command("create")

@@ -102,7 +102,8 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
         ]
         log.info("embedded_redis_starting", port=self.port, data_dir=str(self.data_dir))
-        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C meant for `phonefleet up` must not stop Redis under the workers.
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         wait_for_port("127.0.0.1", self.port, timeout=15)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         return self.url

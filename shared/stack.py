@@ -7,6 +7,7 @@ restarted with backoff; Ctrl-C (or SIGTERM) stops the children first, then Redis
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import create_engine, text
@@ -22,6 +24,9 @@ from sqlalchemy import create_engine, text
 from shared.db.migrate import upgrade
 from shared.embedded import EmbeddedPostgres, EmbeddedRedis
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.adb.server import AdbServer
 
 log = structlog.get_logger(__name__)
 
@@ -47,15 +52,20 @@ class Child:
         out.close()
         log.info("child_started", child=self.name, pid=self.process.pid, log=str(logs / f"{self.name}.log"))
 
-    def stop(self, timeout: float) -> None:
+    def interrupt(self) -> None:
+        """Ask the child to stop, as Ctrl-C would (every phonefleet process handles SIGINT cleanly)."""
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        process = self.process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=timeout)
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("child_killed", child=self.name, after_seconds=timeout)
+            log.warning("child_killed", child=self.name)
             process.kill()
             process.wait()
 
@@ -68,6 +78,7 @@ class Stack:
     children: list[Child] = field(default_factory=list)
     _postgres: EmbeddedPostgres | None = None
     _redis: EmbeddedRedis | None = None
+    _adb: AdbServer | None = None
     _stopping: bool = False
 
     def prepare(self) -> dict[str, str]:
@@ -94,8 +105,62 @@ class Stack:
         env.setdefault("PHONEFLEET_HUB_NAME", "local")
         return env
 
-    def plan_children(self) -> None:
-        self.children = [Child("api", ["api"])]
+    def plan_children(self, env: dict[str, str]) -> None:
+        self.children = [
+            Child("api", ["api"]),
+            Child("dispatcher", ["dispatcher"]),
+            Child("hub", ["worker", "--hub", env["PHONEFLEET_HUB_NAME"]]),
+            Child("flower", ["flower"]),
+        ]
+        if self.demo:
+            self.children.append(
+                Child("simulator", ["simulate", "--phones", str(self.phones), "--ready-file", str(self._ready_file)])
+            )
+
+    @property
+    def _ready_file(self) -> Path:
+        return self.settings.data_dir / "simulator.json"
+
+    def _start_demo_adb(self, env: dict[str, str]) -> None:
+        """Simulated phones get an adb server of their own, so a real one on 5037 is left alone."""
+        from workers.adb.server import AdbServer
+
+        self._adb = AdbServer().start()
+        env["PHONEFLEET_ADB_PORT"] = str(self._adb.port)
+        self._ready_file.unlink(missing_ok=True)
+
+    def _register_demo_accounts(self, database_url: str) -> bool:
+        """Once the simulator is up, record its phones' accounts so usernames mode works in the demo."""
+        if not self._ready_file.exists():
+            return False
+        summary = json.loads(self._ready_file.read_text())
+        rows = [
+            {"username": a["username"], "platform": a["platform"], "device": p["serial"], "logined": 1}
+            for p in summary["phones"]
+            for a in p["accounts"]
+        ]
+        engine = create_engine(database_url)
+        try:
+            with engine.begin() as conn:
+                for row in rows:
+                    conn.execute(
+                        text(
+                            "INSERT INTO account (username, platform, device, logined) "
+                            "VALUES (:username, :platform, :device, :logined) "
+                            "ON CONFLICT (platform, username) DO UPDATE SET device = excluded.device"
+                        ),
+                        row,
+                    )
+        finally:
+            engine.dispose()
+        log.info(
+            "demo_ready",
+            phones=len(summary["phones"]),
+            accounts=len(rows),
+            example_serial=summary["phones"][0]["serial"] if summary["phones"] else None,
+            simulator_control=summary["control_url"],
+        )
+        return True
 
     def run(self) -> int:
         """Run until interrupted; returns the exit status."""
@@ -105,7 +170,9 @@ class Stack:
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
             env = self.prepare()
-            self.plan_children()
+            if self.demo:
+                self._start_demo_adb(env)
+            self.plan_children(env)
             for child in self.children:
                 child.start(env, logs)
             log.info(
@@ -115,8 +182,11 @@ class Stack:
                 logs=str(logs),
                 hint="Ctrl-C stops everything; data stays in " + str(self.settings.data_dir),
             )
+            demo_pending = self.demo
             while not self._stopping:
                 self._supervise(env, logs)
+                if demo_pending:
+                    demo_pending = not self._register_demo_accounts(env["PHONEFLEET_DATABASE_URL"])
                 time.sleep(0.5)
             return 0
         finally:
@@ -150,8 +220,15 @@ class Stack:
         self._stopping = True
 
     def shutdown(self) -> None:
-        for child in reversed(self.children):
-            child.stop(timeout=20)
+        # All at once: hub workers finish their running step while the rest stops; then the services.
+        for child in self.children:
+            child.interrupt()
+        deadline = time.monotonic() + 30
+        for child in self.children:
+            child.wait_or_kill(deadline)
+        if self._adb is not None:
+            self._adb.kill()
+            self._adb = None
         if self._redis is not None:
             self._redis.stop()
             self._redis = None

@@ -29,6 +29,7 @@ from shared.failures import FailureKind
 from shared.messages import DeviceInfo
 from shared.queues import CANCEL_CHANNEL, CLAIM_KEY_PREFIX, device_queue
 from shared.settings import Settings
+from workers.adb.server import AdbServer, server_alive
 from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask
 from workers.hub.reporter import Reporter
 from workers.scripts.base import HubEnvironment, ScriptContext, ScriptFailure, TaskSpec, TaskStopped
@@ -95,6 +96,10 @@ class Hub:
 
     def start(self) -> None:
         """Start the background threads (once the Celery worker can receive control commands)."""
+        if self.settings.adb_host in ("127.0.0.1", "localhost") and not server_alive(self.settings.adb_port):
+            # As `adb devices` would: start the local server (it outlives us, like any adb server).
+            AdbServer(self.settings.adb_port).start()
+            log.info("adb_server_started", port=self.settings.adb_port)
         for target, name in (
             (self._track_devices, "adb-tracker"),
             (self._tick, "reporter-tick"),
