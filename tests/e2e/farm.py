@@ -82,6 +82,11 @@ class Hub:
     fleet: Fleet
     process: Process
 
+    @property
+    def serials(self) -> list[str]:
+        """phonefleet's serials of this hub's phones: their ro.serialno (they are network transports)."""
+        return [phone.props["ro.serialno"] for phone in self.fleet.phones]
+
 
 @dataclass
 class Farm:
@@ -233,7 +238,7 @@ def start_farm(services: ServiceUrls, tmp: Path, redis_db: int, hubs: dict[str, 
         for name, phones in hubs.items():
             farm.start_hub(name, phones)
         wait_for_port("127.0.0.1", api_port, timeout=30)
-        expected = {s for hub in farm.hubs.values() for s in hub.fleet.serials}
+        expected = {s for hub in farm.hubs.values() for s in hub.serials}
         farm.wait(
             lambda: expected <= {s for s, d in farm.devices().items() if d["online"]},
             timeout=60,

@@ -15,17 +15,17 @@ def noop(duration: float = 0.0, **extra: object) -> dict[str, object]:
 
 
 def test_tasks_on_many_phones_complete(farm: Farm) -> None:
-    serials = [s for hub in farm.hubs.values() for s in hub.fleet.serials]
+    serials = [s for hub in farm.hubs.values() for s in hub.serials]
     ids = farm.create(serials=serials, **noop(0.05))
     tasks = farm.wait_tasks(ids, timeout=30)
     assert [t["status"] for t in tasks] == [2] * len(serials), [t["remark"] for t in tasks]
     hubs = {t["serial"]: t["hub"] for t in tasks}
     for name, hub in farm.hubs.items():
-        assert {hubs[s] for s in hub.fleet.serials} == {name}
+        assert {hubs[s] for s in hub.serials} == {name}
 
 
 def test_one_phone_one_task_at_a_time_in_order(farm: Farm) -> None:
-    serials = farm.hubs["hub-a"].fleet.serials[:3] + farm.hubs["hub-b"].fleet.serials[:3]
+    serials = farm.hubs["hub-a"].serials[:3] + farm.hubs["hub-b"].serials[:3]
     ids: list[int] = []
     for _ in range(4):
         ids += farm.create(serials=serials, **noop(0.2))
@@ -44,7 +44,7 @@ def test_one_phone_one_task_at_a_time_in_order(farm: Farm) -> None:
 
 
 def test_stop_running_task(farm: Farm) -> None:
-    serial = farm.hubs["hub-a"].fleet.serials[3]
+    serial = farm.hubs["hub-a"].serials[3]
     first, second = farm.create(serials=[serial], **noop(60)) + farm.create(serials=[serial], **noop(0))
     farm.wait(lambda: farm.task(first)["status"] == 1, timeout=15, what="task running")
     assert farm.call("POST", f"/task/{first}/stop")["data"]["stop_requested"] is True
@@ -54,7 +54,7 @@ def test_stop_running_task(farm: Farm) -> None:
 
 
 def test_delete_running_task_frees_the_phone(farm: Farm) -> None:
-    serial = farm.hubs["hub-b"].fleet.serials[3]
+    serial = farm.hubs["hub-b"].serials[3]
     first, second = farm.create(serials=[serial], **noop(60)) + farm.create(serials=[serial], **noop(0))
     farm.wait(lambda: farm.task(first)["status"] == 1, timeout=15, what="task running")
     assert farm.call("DELETE", f"/task/{first}")["code"] == 0
@@ -64,7 +64,7 @@ def test_delete_running_task_frees_the_phone(farm: Farm) -> None:
 
 
 def test_retry_and_retry_all_of_failed_tasks(farm: Farm) -> None:
-    serials = farm.hubs["hub-a"].fleet.serials[4:6]
+    serials = farm.hubs["hub-a"].serials[4:6]
     ids = farm.create(serials=serials, **noop(0, fail_with="boom"))
     failed = farm.wait_tasks(ids, timeout=15)
     assert [(t["status"], t["failure_kind"]) for t in failed] == [(3, "script_error")] * 2
@@ -83,16 +83,16 @@ def test_retry_and_retry_all_of_failed_tasks(farm: Farm) -> None:
 def test_phone_moving_to_another_hub_keeps_receiving_tasks(farm: Farm) -> None:
     source, target = farm.hubs["hub-a"], farm.hubs["hub-b"]
     phone = source.fleet.phones[5]
-    serial = phone.serial
+    serial = phone.props["ro.serialno"]
     (first,) = farm.create(serials=[serial], **noop(0))
     assert farm.wait_tasks([first])[0]["hub"] == "hub-a"
     source.fleet.detach(phone)
-    target.adb.client().connect(serial, timeout=10)
+    target.adb.client().connect(phone.serial, timeout=10)
     farm.wait(lambda: farm.devices()[serial]["hub"] == "hub-b", timeout=30, what="phone reported by hub-b")
     (second,) = farm.create(serials=[serial], **noop(0))
     moved = farm.wait_tasks([second], timeout=30)[0]
     assert (moved["status"], moved["hub"]) == (2, "hub-b")
     # Give it back so the other tests keep their layout.
-    target.adb.client().disconnect(serial)
-    source.adb.client().connect(serial, timeout=10)
+    target.adb.client().disconnect(phone.serial)
+    source.adb.client().connect(phone.serial, timeout=10)
     farm.wait(lambda: farm.devices()[serial]["hub"] == "hub-a", timeout=30, what="phone back on hub-a")

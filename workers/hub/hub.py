@@ -9,13 +9,11 @@ dispatched attempt.
 from __future__ import annotations
 
 import base64
-import importlib
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import adbutils
@@ -32,34 +30,18 @@ from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
 from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask
 from workers.hub.reporter import Reporter
-from workers.scripts.base import HubEnvironment, ScriptContext, ScriptFailure, TaskSpec, TaskStopped
+from workers.scripts import run_script
+from workers.scripts.base import HubEnvironment, ScriptFailure, TaskSpec, TaskStopped
 
 log = structlog.get_logger(__name__)
 
 DEVICE_REPORT_SECONDS = 10.0
+SERIAL_PATTERN = re.compile(r"[!-~]{1,128}")
+# Serials that cheap phones share; useless as an identity.
+PLACEHOLDER_SERIALS = frozenset({"0123456789ABCDEF", "UNKNOWN", "0000000000000000", "1234567890ABCDEF"})
 CANCEL_POLL_SECONDS = 1.0
 CLAIM_TTL_SECONDS = 7 * 24 * 3600
 SCREENSHOT_TIMEOUT_SECONDS = 10.0
-
-Script = Callable[[ScriptContext], str]
-_scripts: dict[str, Script] = {}
-
-
-def load_script(name: str) -> Script:
-    """The ``run`` function of the script module ``workers/scripts/<name>.py``."""
-    script = _scripts.get(name)
-    if script is None:
-        if not name.isidentifier():
-            raise LookupError(name)
-        try:
-            module: ModuleType = importlib.import_module(f"workers.scripts.{name}")
-        except ModuleNotFoundError as exc:
-            raise LookupError(name) from exc
-        if getattr(module, "SCRIPT_NAME", None) != name or not callable(getattr(module, "run", None)):
-            raise LookupError(name)
-        script = module.run
-        _scripts[name] = script
-    return script
 
 
 @dataclass(frozen=True)
@@ -84,7 +66,12 @@ class Hub:
             media_cache_dir=settings.media_cache(),
             download_max_bytes=settings.download_max_bytes,
         )
-        self.attached: dict[str, str] = {}  # serial → adb state
+        # A phone's phonefleet serial is its adb serial, except on network transports ("host:port"),
+        # where it is the phone's own ro.serialno: the same phone keeps its identity over USB and Wi-Fi.
+        self.transports: dict[str, str] = {}  # adb serial → adb state
+        self.identities: dict[str, str] = {}  # adb serial → phonefleet serial
+        self.attached: dict[str, str] = {}  # phonefleet serial → adb state
+        self.adb_serials: dict[str, str] = {}  # phonefleet serial → adb serial
         self.consuming: set[str] = set()
         self.running: dict[str, RunningTask] = {}  # serial → its running attempt
         self.lock = threading.Lock()
@@ -118,30 +105,55 @@ class Hub:
     def _track_devices(self) -> None:
         while not self.stopping.is_set():
             try:
-                self._sync_devices({d.serial: d.state for d in self.adb.list()})
+                current = {d.serial: d.state for d in self.adb.list()}
+                self._sync_devices(current)
                 tracker = adbutils.AdbClient(host=self.settings.adb_host, port=self.settings.adb_port)
                 for event in tracker.track_devices():
                     if self.stopping.is_set():
                         return
-                    with self.lock:
-                        current = dict(self.attached)
                     if event.present:
                         current[event.serial] = event.status
                     else:
                         current.pop(event.serial, None)
-                    self._sync_devices(current)
+                    self._sync_devices(dict(current))
             except (AdbError, OSError) as exc:
                 log.warning("adb_server_unreachable", error=str(exc), retry_in_seconds=1)
                 self._sync_devices({})
                 self.stopping.wait(1.0)
 
-    def _sync_devices(self, states: dict[str, str]) -> None:
+    def _identify(self, adb_serial: str) -> str:
+        """The phonefleet serial of the phone behind an adb transport."""
+        if ":" not in adb_serial:
+            return adb_serial
+        try:
+            value = str(self.adb.device(adb_serial).shell("getprop ro.serialno", timeout=5)).strip()
+        except (AdbError, AdbTimeout, OSError):
+            return adb_serial
+        if not SERIAL_PATTERN.fullmatch(value) or value.upper() in PLACEHOLDER_SERIALS:
+            return adb_serial
+        return value
+
+    def _sync_devices(self, transports: dict[str, str]) -> None:
         """Make consumers and running tasks agree with the phones adb reports."""
+        unknown = [s for s, state in transports.items() if state == "device" and s not in self.identities]
+        found = {s: self._identify(s) for s in unknown}
         with self.lock:
-            if states == self.attached and self._last_device_report:
+            if transports == self.transports and not found and self._last_device_report:
                 return
-            self.attached = dict(states)
-            ready = {s for s, state in states.items() if state == "device"}
+            self.transports = dict(transports)
+            self.identities = {s: i for s, i in {**self.identities, **found}.items() if s in transports}
+            attached: dict[str, str] = {}
+            adb_serials: dict[str, str] = {}
+            # USB transports first: a phone also reachable over the network is the same phone.
+            for adb_serial, state in sorted(transports.items(), key=lambda kv: (":" in kv[0], kv[0])):
+                serial = self.identities.get(adb_serial, adb_serial)
+                if serial in attached:
+                    log.warning("same_phone_on_two_transports", serial=serial, ignored=adb_serial)
+                    continue
+                attached[serial] = state
+                adb_serials[serial] = adb_serial
+            self.attached, self.adb_serials = attached, adb_serials
+            ready = {s for s, state in attached.items() if state == "device"}
             add, drop = ready - self.consuming, self.consuming - ready
             self.consuming = ready
             lost = [rt for serial, rt in self.running.items() if serial not in ready]
@@ -157,8 +169,6 @@ class Hub:
         self.report_devices()
 
     def report_devices(self) -> None:
-        with self.lock:
-            states = dict(self.attached)
         models: dict[str, str] = {}
         try:
             for info in self.adb.list(extended=True):
@@ -166,7 +176,18 @@ class Hub:
                     models[info.serial] = info.tags["model"]
         except (AdbError, OSError):
             pass
-        devices = [DeviceInfo(serial=s, state=st, model=models.get(s)) for s, st in sorted(states.items())]
+        with self.lock:
+            states = dict(self.attached)
+            adb_serials = dict(self.adb_serials)
+        devices = [
+            DeviceInfo(
+                serial=s,
+                state=st,
+                model=models.get(adb_serials.get(s, s)),
+                properties={"adb_serial": adb_serials.get(s, s)},
+            )
+            for s, st in sorted(states.items())
+        ]
         self.reporter.devices(devices)
         self._last_device_report = time.monotonic()
 
@@ -249,6 +270,7 @@ class Hub:
             return
         with self.lock:
             state = self.attached.get(spec.serial)
+            adb_serial = self.adb_serials.get(spec.serial, spec.serial)
         if state != "device":
             bound.info("refused_not_attached", state=state)
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "not_attached", f"state {state}")
@@ -271,7 +293,7 @@ class Hub:
             self.reporter.started(spec.task_id, spec.attempt, spec.serial)
             bound.info("task_started", script=spec.script_name)
             began = time.monotonic()
-            outcome, screenshot = self._execute(running)
+            outcome, screenshot = self._execute(running, adb_serial)
             bound.info(
                 "task_ended", outcome=outcome.outcome, remark=outcome.remark, seconds=round(time.monotonic() - began, 3)
             )
@@ -289,33 +311,27 @@ class Hub:
             lines=running.take_lines(),
         )
 
-    def _execute(self, running: RunningTask) -> tuple[Outcome, bytes | None]:
+    def _execute(self, running: RunningTask, adb_serial: str) -> tuple[Outcome, bytes | None]:
         spec = running.spec
-        device = self.adb.device(spec.serial)
+        device = self.adb.device(adb_serial)
         context = HubContext(running, device, self.env)
         try:
-            script = load_script(spec.script_name)
-        except LookupError:
-            remark = f"script {spec.script_name!r} is not installed on hub {self.name}"
-            return Outcome("failed", remark, FailureKind.BAD_CONFIG), None
-        try:
             context.checkpoint()
-            remark = script(context)
+            remark = run_script(context)
             return Outcome("completed", remark or "done"), None
         except TaskStopped:
             return Outcome("failed", "stopped by user", FailureKind.STOPPED), None
         except ScriptFailure as failure:
             outcome = Outcome("failed", failure.message, failure.kind)
-        except (AdbError, AdbTimeout, OSError) as exc:
-            with self.lock:
-                gone = self.attached.get(spec.serial) != "device"
-            if gone or running.reason == "offline":
-                return Outcome("failed", OFFLINE_REMARK, FailureKind.DEVICE_OFFLINE), None
-            outcome = Outcome("failed", f"adb error: {exc}", FailureKind.DEVICE_OFFLINE)
-        except Exception as exc:
+        except Exception as exc:  # run_script classifies; this is the last line of defence
             log.exception("script_crashed", task_id=spec.task_id, attempt=spec.attempt, serial=spec.serial)
             outcome = Outcome("failed", f"script error: {type(exc).__name__}: {exc}", FailureKind.SCRIPT_ERROR)
-        if outcome.failure_kind in (FailureKind.DEVICE_OFFLINE, FailureKind.STOPPED):
+        with self.lock:
+            gone = self.attached.get(spec.serial) != "device"
+        if gone or running.reason == "offline":
+            # Whatever the script was doing when the cable went, the user's answer is the same.
+            return Outcome("failed", OFFLINE_REMARK, FailureKind.DEVICE_OFFLINE), None
+        if outcome.failure_kind is FailureKind.DEVICE_OFFLINE:
             return outcome, None
         return outcome, self._screenshot(device)
 
