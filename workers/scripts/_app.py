@@ -100,14 +100,39 @@ class AppDriver:
                 return line.split("=", 1)[1]
         return None
 
-    def restart(self) -> Screen:
-        """Force-stop and relaunch the app from its launcher entry; wait for its home screen."""
+    def restart(self, username: str | None = None) -> None:
+        """Force-stop and relaunch the app from its launcher entry; wait for its home screen.
+
+        If the app opens on another account's ban notice and the task names an account, switch
+        away from it: the ban is not this task's account's.
+        """
         self.session.sh(["am", "force-stop", self.package])
         launched = self.session.sh(["monkey", "-p", self.package, "-c", "android.intent.category.LAUNCHER", "1"])
         if not launched.ok:
             raise ScriptFailure(FailureKind.SCRIPT_ERROR, f"cannot launch {self.package}: {launched.stderr.strip()}")
-        _, screen = self.wait_for("home")
-        return screen
+        try:
+            self.wait_for("home")
+        except ScriptFailure as failure:
+            if failure.kind != FailureKind.ACCOUNT_BANNED or not username:
+                raise
+            screen = self.dump()
+            shown = screen.find(self.sel.get("banned_account"))
+            if shown is None or shown.text.lstrip("@").strip() == username:
+                raise
+            self.tap("banned_switch_account", screen)
+            self._pick_in_switcher(username)
+
+    def _pick_in_switcher(self, username: str) -> None:
+        _, screen = self.wait_for("switcher_sheet")
+        rows = screen.find_all(self.sel.get("switcher_account_name"))
+        target = next((row for row in rows if row.text.lstrip("@").strip() == username), None)
+        if target is None:
+            self.session.key("KEYCODE_BACK")
+            known = ", ".join(row.text for row in rows) or "none"
+            raise ScriptFailure(
+                FailureKind.ACCOUNT_MISSING, f"@{username} is not logged in to {self.package} (accounts: {known})"
+            )
+        self.tap_view(target)
 
     # ------------------------------------------------------------------ accounts
     def current_account(self) -> str:
@@ -123,16 +148,7 @@ class AppDriver:
         if self.current_account() == username:
             return
         self.tap("account_switch")
-        _, screen = self.wait_for("switcher_sheet")
-        rows = screen.find_all(self.sel.get("switcher_account_name"))
-        target = next((row for row in rows if row.text.lstrip("@").strip() == username), None)
-        if target is None:
-            self.session.key("KEYCODE_BACK")
-            known = ", ".join(row.text for row in rows) or "none"
-            raise ScriptFailure(
-                FailureKind.ACCOUNT_MISSING, f"@{username} is not logged in to {self.package} (accounts: {known})"
-            )
-        self.tap_view(target)
+        self._pick_in_switcher(username)
         deadline = time.monotonic() + self.sel.screen_seconds
         while True:
             _, screen = self.wait_for("account_switch")

@@ -114,7 +114,7 @@ def run(ctx: ScriptContext) -> str:
     if version and selectors.versions and version not in selectors.versions:
         ctx.log("app version differs from the selector file", installed=version, written_for=selectors.versions)
 
-    app.restart()
+    app.restart(spec.username)
     ctx.checkpoint()
     if spec.username:
         app.switch_account(spec.username)

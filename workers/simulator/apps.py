@@ -236,7 +236,10 @@ class SocialApp:
 
     def handle(self, action: str, now: float) -> None:
         """A tap on a view with ``action``."""
-        if self.gate():
+        gate = self.gate()
+        # A banned account can still reach the account switcher, as in the real apps.
+        switching = action in ("open_switcher", "close_switcher") or action.startswith("switch:")
+        if gate and not (gate == "banned" and switching):
             return
         if action.startswith("switch:"):
             name = action.split(":", 1)[1]
@@ -270,7 +273,8 @@ class SocialApp:
         root = Node(bounds=canvas.box(0, 0, BASE_W, BASE_H), package=self.package)
         content = Node(rid="android:id/content", bounds=canvas.box(0, 80, BASE_W, BASE_H))
         root.add(content)
-        screen = self.gate() or self.screen
+        gate = self.gate()
+        screen = "switcher" if gate == "banned" and self.screen == "switcher" else gate or self.screen
         content.add(*self.draw(screen, canvas, now))
         return root
 
@@ -428,7 +432,9 @@ class TikTokApp(SocialApp):
                 _text(c, (80, 500, 1000, 640), r("ban_title"), "Your account was permanently banned"),
                 _text(c, (80, 660, 1000, 900), r("ban_detail"),
                       "This is due to multiple violations of our Community Guidelines."),  # fmt: skip
+                _text(c, (80, 920, 1000, 980), r("ban_account"), f"@{self.current}"),
                 _button(c, (80, 1000, 1000, 1120), r("ban_appeal"), "Appeal", "noop"),
+                _button(c, (80, 1140, 1000, 1260), r("ban_switch_account"), "Switch account", "open_switcher"),
             ]
         if screen == "media_error":
             return [
@@ -570,7 +576,9 @@ class InstagramApp(SocialApp):
         if screen == "banned":
             return [
                 _text(c, (80, 500, 1000, 640), r("suspended_title"), "We suspended your account"),
+                _text(c, (80, 660, 1000, 740), r("suspended_username"), f"@{self.current}"),
                 _button(c, (80, 900, 1000, 1020), r("suspended_appeal"), "Disagree with decision", "noop"),
+                _button(c, (80, 1040, 1000, 1160), r("suspended_switch_account"), "Switch account", "open_switcher"),
             ]
         if screen == "media_error":
             return [
