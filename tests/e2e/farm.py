@@ -29,6 +29,7 @@ from tests.process import PHONEFLEET
 from tests.services import ServiceUrls, create_database, drop_database
 from workers.adb.server import AdbServer
 from workers.simulator.fleet import Fleet
+from workers.simulator.phone import SimulatedPhone
 
 FAST = {
     "PHONEFLEET_HEARTBEAT_INTERVAL_SECONDS": "0.5",
@@ -174,7 +175,12 @@ class Farm:
     def start_hub(self, name: str, phones: int, *, accounts_per_app: int = 2) -> Hub:
         adb = AdbServer().start()
         fleet = Fleet(adb.port).start()
-        fleet.add_phones(phones, accounts_per_app=accounts_per_app)
+        made = fleet.add_phones(phones, upload_seconds=0.2)
+        # Usernames unique across the farm ("a3ttb": hub a, phone 3, TikTok, second account).
+        for index, phone in enumerate(made):
+            for k in range(accounts_per_app):
+                for platform, tag in (("tiktok", "tt"), ("instagram", "ig")):
+                    phone.add_account(f"{name[-1]}{index}{tag}{chr(97 + k)}", platform=platform)
         # A hub holds broker credentials only: no database URL in its environment.
         env = self.env(
             PHONEFLEET_HUB_NAME=name,
@@ -189,6 +195,28 @@ class Farm:
         hub = Hub(name, adb, fleet, process)
         self.hubs[name] = hub
         return hub
+
+    def register_accounts(self, hub: Hub) -> None:
+        """Tell phonefleet about the accounts logged in on the hub's phones (POST /accounts)."""
+        for phone in hub.fleet.phones:
+            for app in phone.app_infos():
+                for username in app.accounts:
+                    body = {
+                        "username": username,
+                        "platform": app.platform,
+                        "device": phone.props["ro.serialno"],
+                        "logined": 1,
+                    }
+                    payload = self.call("POST", "/accounts", json=body)
+                    assert payload["code"] in (0, 40901), payload
+
+    def phone(self, serial: str) -> SimulatedPhone:
+        """The simulated phone behind a phonefleet serial."""
+        for hub in self.hubs.values():
+            for phone in hub.fleet.phones:
+                if phone.props["ro.serialno"] == serial:
+                    return phone
+        raise KeyError(serial)
 
     def stop(self) -> None:
         for hub in self.hubs.values():
@@ -244,6 +272,8 @@ def start_farm(services: ServiceUrls, tmp: Path, redis_db: int, hubs: dict[str, 
             timeout=60,
             what=f"{len(expected)} phones online",
         )
+        for hub in farm.hubs.values():
+            farm.register_accounts(hub)
     except BaseException:
         farm.stop()
         drop_database(services.admin_database_url, database_url)
