@@ -33,11 +33,13 @@ class SimulatorClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **query: str) -> Any:
-        response = self._http.request(method, path, json=body, params=query or None)
+    def _call(
+        self, method: str, route: str, body: dict[str, Any] | None = None, query: dict[str, str] | None = None
+    ) -> Any:
+        response = self._http.request(method, route, json=body, params=query)
         payload = response.json()
         if response.status_code != 200:
-            raise SimulatorError(f"{method} {path}: {response.status_code} {payload.get('error')}")
+            raise SimulatorError(f"{method} {route}: {response.status_code} {payload.get('error')}")
         return payload
 
     @staticmethod
@@ -121,11 +123,11 @@ class SimulatorClient:
 
     def files(self, serial: str, under: str = "/sdcard") -> list[FileEntry]:
         """Regular files under a folder of the phone."""
-        return [FileEntry.from_json(raw) for raw in self._call("GET", self._p(serial) + "/files", under=under)]
+        return [FileEntry.from_json(raw) for raw in self._call("GET", self._p(serial) + "/files", query={"under": under})]
 
     def read_file(self, serial: str, path: str) -> bytes:
         """A file's bytes."""
-        raw = self._call("GET", self._p(serial) + "/file", path=path)
+        raw = self._call("GET", self._p(serial) + "/file", query={"path": path})
         return base64.b64decode(raw["data_b64"])
 
     def write_file(self, serial: str, path: str, data: bytes) -> None:

@@ -12,6 +12,7 @@ import itertools
 import posixpath
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,8 @@ class SimulatedPhone:
         upload_seconds: float = 1.0,
     ) -> None:
         number = next(_model_counter)
+        # Unique across processes too: a hub may see phones of several simulators.
+        serialno = "SIM" + uuid.uuid4().hex[:12].upper()
         self.lock = threading.RLock()
         self.model = model or "Pixel_7"
         self.width = width
@@ -141,8 +144,8 @@ class SimulatedPhone:
             "ro.build.version.release": {33: "13", 34: "14", 35: "15"}.get(sdk, "13"),
             "ro.build.type": "user",
             "ro.debuggable": "0",
-            "ro.serialno": f"SIM{number:08d}",
-            "ro.boot.serialno": f"SIM{number:08d}",
+            "ro.serialno": serialno,
+            "ro.boot.serialno": serialno,
             "ro.product.cpu.abi": "arm64-v8a",
             "sys.boot_completed": "1",
             "persist.sys.timezone": "UTC",
