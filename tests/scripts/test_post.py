@@ -24,12 +24,18 @@ def _fails(ctx: object, kind: FailureKind) -> ScriptFailure:
 
 
 def test_video_to_tiktok(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
-    ctx = make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "captions": "hello world",
-                    "upload_wait_time": 0})  # fmt: skip
+    ctx = make_ctx(
+        {"material_list": [str(media_root / "clips/one.mp4")], "captions": "hello world", "upload_wait_time": 0}
+    )
     assert run_script(ctx) == "posted video to tiktok as @alice"
     [post] = phone.posts()
     assert (post.platform, post.account, post.kind, post.caption, post.title) == (
-        "tiktok", "alice", "video", "hello world", "")
+        "tiktok",
+        "alice",
+        "video",
+        "hello world",
+        "",
+    )
     assert phone.read_file(post.files[0]) == (media_root / "clips/one.mp4").read_bytes()
     # the keyboard the user had is back
     assert phone.settings["secure"]["default_input_method"] == "com.android.inputmethod.latin/.LatinIME"
@@ -47,8 +53,13 @@ def test_images_title_split_and_emoji(make_ctx: MakeContext, phone: SimulatedPho
 
 
 def test_spintax_is_resolved(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
-    ctx = make_ctx({"material_list": [str(media_root / "clips/two.mp4")],
-                    "captions": "{Hello|Hi|Hey} {world|there} {braces kept}", "upload_wait_time": 0})  # fmt: skip
+    ctx = make_ctx(
+        {
+            "material_list": [str(media_root / "clips/two.mp4")],
+            "captions": "{Hello|Hi|Hey} {world|there} {braces kept}",
+            "upload_wait_time": 0,
+        }
+    )
     run_script(ctx)
     [post] = phone.posts()
     first, second, *rest = post.caption.split(" ")
@@ -69,25 +80,42 @@ def test_unknown_account_is_account_missing(make_ctx: MakeContext, media_root: P
 
 
 def test_instagram_reel_story_and_carousel(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
-    reel = make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "captions": "reel ✨##not split",
-                     "upload_wait_time": 0}, platform="instagram", username="dave")  # fmt: skip
+    reel = make_ctx(
+        {"material_list": [str(media_root / "clips/one.mp4")], "captions": "reel ✨##not split", "upload_wait_time": 0},
+        platform="instagram",
+        username="dave",
+    )
     assert run_script(reel) == "posted video to instagram reel as @dave"
-    story = make_ctx({"material_list": [str(media_root / "clips/two.mp4")], "placement": "story",
-                      "upload_wait_time": 0}, platform="instagram")  # fmt: skip
+    story = make_ctx(
+        {"material_list": [str(media_root / "clips/two.mp4")], "placement": "story", "upload_wait_time": 0},
+        platform="instagram",
+    )
     assert run_script(story).endswith("story as @dave")
-    carousel = make_ctx({"content_type": 1, "material_list": [str(media_root / "folder/a.jpg"),
-                         str(media_root / "folder/b.jpg")], "upload_wait_time": 0}, platform="instagram")  # fmt: skip
+    carousel = make_ctx(
+        {
+            "content_type": 1,
+            "material_list": [str(media_root / "folder/a.jpg"), str(media_root / "folder/b.jpg")],
+            "upload_wait_time": 0,
+        },
+        platform="instagram",
+    )
     run_script(carousel)
     posts = phone.posts()
     assert [(p.placement, p.kind, p.account) for p in posts] == [
-        ("reel", "video", "dave"), ("story", "video", "dave"), ("post", "images", "dave")]  # fmt: skip
+        ("reel", "video", "dave"),
+        ("story", "video", "dave"),
+        ("post", "images", "dave"),
+    ]
     assert posts[0].caption == "reel ✨##not split" and posts[0].title == ""
 
 
 def test_clone_package(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
     phone.install_clone("com.zhiliaoapp.musically.clone", "tiktok", ["erin"])
-    ctx = make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "upload_wait_time": 0},
-                   username="erin", packagename="com.zhiliaoapp.musically.clone")  # fmt: skip
+    ctx = make_ctx(
+        {"material_list": [str(media_root / "clips/one.mp4")], "upload_wait_time": 0},
+        username="erin",
+        packagename="com.zhiliaoapp.musically.clone",
+    )
     assert run_script(ctx) == "posted video to tiktok as @erin"
     [post] = phone.posts()
     assert post.package == "com.zhiliaoapp.musically.clone"
@@ -95,8 +123,17 @@ def test_clone_package(make_ctx: MakeContext, phone: SimulatedPhone, media_root:
 
 def test_material_library_tags_and_local_folder(make_ctx: MakeContext, phone: SimulatedPhone) -> None:
     run_script(make_ctx({"materials_tags": "dogs", "upload_wait_time": 0}))
-    run_script(make_ctx({"content_type": 1, "image_count": 2, "material_source": "localFolder",
-                         "material_path": "folder", "upload_wait_time": 0}))  # fmt: skip
+    run_script(
+        make_ctx(
+            {
+                "content_type": 1,
+                "image_count": 2,
+                "material_source": "localFolder",
+                "material_path": "folder",
+                "upload_wait_time": 0,
+            }
+        )
+    )
     first, second = phone.posts()
     assert phone.read_file(first.files[0]).endswith(b"dog")
     assert sorted(phone.read_file(f)[-1:] for f in second.files) == [b"a", b"b"]
@@ -107,8 +144,13 @@ def test_paths_outside_media_roots_are_refused(make_ctx: MakeContext, media_root
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(MP4)
     os.symlink(secret, media_root / "clips" / "link.mp4")
-    for item in (str(secret), str(media_root / "clips" / ".." / ".." / "secret.mp4"), "clips/../../secret.mp4",
-                 str(media_root / "clips" / "link.mp4"), "/etc/passwd"):  # fmt: skip
+    for item in (
+        str(secret),
+        str(media_root / "clips" / ".." / ".." / "secret.mp4"),
+        "clips/../../secret.mp4",
+        str(media_root / "clips" / "link.mp4"),
+        "/etc/passwd",
+    ):
         failure = _fails(make_ctx({"material_list": [item]}), FailureKind.PATH_REFUSED)
         assert "outside" in failure.message
     _fails(make_ctx({"material_source": "localFolder", "material_path": str(tmp_path)}), FailureKind.PATH_REFUSED)
@@ -130,7 +172,9 @@ def test_url_download_is_cached(
     # no extension in the URL: the type is sniffed from the bytes
     run_script(make_ctx({"material_list": [f"{base}/noext"], "upload_wait_time": 0}))
     _fails(make_ctx({"material_list": [f"{base}/missing.mp4"]}), FailureKind.MATERIAL_MISSING)
-    small = HubEnvironment(media_roots=env.media_roots, media_cache_dir=env.media_cache_dir / "s", download_max_bytes=100)
+    small = HubEnvironment(
+        media_roots=env.media_roots, media_cache_dir=env.media_cache_dir / "s", download_max_bytes=100
+    )
     _fails(make_ctx({"material_list": [f"{base}/clip.mp4?big"]}, environment=small), FailureKind.MATERIAL_MISSING)
 
 
@@ -166,9 +210,7 @@ def test_crash_is_app_crash(make_ctx: MakeContext, phone: SimulatedPhone, media_
     run_script(make_ctx(config))
 
 
-def test_unplug_mid_task_is_device_offline(
-    make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path
-) -> None:
+def test_unplug_mid_task_is_device_offline(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
     ctx = make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "upload_wait_time": 1})
     thread, outcome = run_in_thread(lambda: run_script(ctx))
     wait_until(lambda: any(message == "posting" for message, _ in ctx.logs), timeout=20, what="posting")
@@ -196,5 +238,6 @@ def test_hang_is_timeout(make_ctx: MakeContext, phone: SimulatedPhone, media_roo
 def test_bad_configs(make_ctx: MakeContext, media_root: Path) -> None:
     _fails(make_ctx({"content_type": 3}), FailureKind.BAD_CONFIG)
     _fails(make_ctx({"material_list": [str(media_root / "cats/cat1.jpg")]}), FailureKind.BAD_CONFIG)
-    _fails(make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "post_way": "useSound"}),
-           FailureKind.BAD_CONFIG)  # fmt: skip
+    _fails(
+        make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "post_way": "useSound"}), FailureKind.BAD_CONFIG
+    )

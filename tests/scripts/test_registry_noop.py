@@ -73,9 +73,27 @@ def test_title_split() -> None:
 @pytest.mark.parametrize("platform", ["tiktok", "instagram"])
 def test_selector_files_are_complete(platform: str) -> None:
     selectors = load_selectors(platform)
-    needed = {"home", "profile_tab", "account_switch", "switcher_sheet", "switcher_account_name", "editor",
-              "editor_next", "publish", "caption_field", "post_button", "uploading", "posted", "media_error",
-              "login_wall", "banned", "banned_account", "banned_switch_account", "crash_dialog", "crash_close"}  # fmt: skip
+    needed = {
+        "home",
+        "profile_tab",
+        "account_switch",
+        "switcher_sheet",
+        "switcher_account_name",
+        "editor",
+        "editor_next",
+        "publish",
+        "caption_field",
+        "post_button",
+        "uploading",
+        "posted",
+        "media_error",
+        "login_wall",
+        "banned",
+        "banned_account",
+        "banned_switch_account",
+        "crash_dialog",
+        "crash_close",
+    }
     assert needed <= set(selectors.selectors)
     assert selectors.versions and selectors.activities["share"]
     path = Path(__file__).resolve().parents[2] / "workers" / "scripts" / "selectors" / f"{platform}.json"

@@ -52,13 +52,27 @@ def _walk(app: SocialApp, kind: str) -> dict[str, Screen]:
 
 
 WHERE = {
-    "home": "home", "profile_tab": "home", "account_switch": "profile", "switcher_sheet": "switcher",
-    "switcher_account_name": "switcher", "share_choice": "share_choice",
-    "editor": "editor", "editor_next": "editor", "publish": "publish", "title_field": "publish",
-    "caption_field": "publish", "post_button": "publish", "uploading": "uploading", "posted": "posted",
-    "media_error": "media_error", "media_error_ok": "media_error", "login_wall": "login_wall", "banned": "banned",
-    "banned_account": "banned", "banned_switch_account": "banned",
-}  # fmt: skip
+    "home": "home",
+    "profile_tab": "home",
+    "account_switch": "profile",
+    "switcher_sheet": "switcher",
+    "switcher_account_name": "switcher",
+    "share_choice": "share_choice",
+    "editor": "editor",
+    "editor_next": "editor",
+    "publish": "publish",
+    "title_field": "publish",
+    "caption_field": "publish",
+    "post_button": "publish",
+    "uploading": "uploading",
+    "posted": "posted",
+    "media_error": "media_error",
+    "media_error_ok": "media_error",
+    "login_wall": "login_wall",
+    "banned": "banned",
+    "banned_account": "banned",
+    "banned_switch_account": "banned",
+}
 
 
 @pytest.mark.parametrize(("platform", "app_class"), [("tiktok", TikTokApp), ("instagram", InstagramApp)])

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import adbutils
 
@@ -76,11 +76,11 @@ def session_resources() -> Iterator[tuple[AdbServer, Fleet]]:
         release()
 
 
-def fresh_phone(fleet: Fleet, **options: object) -> Iterator[SimulatedPhone]:
+def fresh_phone(fleet: Fleet, **options: Any) -> Iterator[SimulatedPhone]:
     """A new phone attached to the session's adb server (TikTok: alice, bob; Instagram: carol, dave)."""
     phone = SimulatedPhone(
         tiktok_accounts=["alice", "bob"], instagram_accounts=["carol", "dave"], upload_seconds=0.3, **options
-    )  # type: ignore[arg-type]
+    )
     fleet.add_phone(phone)
     try:
         yield phone

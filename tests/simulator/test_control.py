@@ -68,10 +68,23 @@ def test_simulator_in_another_process(adb_server: AdbServer, tmp_path: Path) -> 
     ready = tmp_path / "ready.json"
     control = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.simulator", "--phones", "3", "--adb-port", str(adb_server.port),
-         "--control-port", str(control), "--ready-file", str(ready), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "workers.simulator",
+            "--phones",
+            "3",
+            "--adb-port",
+            str(adb_server.port),
+            "--control-port",
+            str(control),
+            "--ready-file",
+            str(ready),
+            "--log-level",
+            "WARNING",
+        ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )  # fmt: skip
+    )
     try:
         wait_until(ready.exists, timeout=30, what="ready file")
         summary = json.loads(ready.read_text())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # the XML is our own simulator's
 
 import adbutils
 
@@ -30,7 +30,7 @@ def test_screenshot_at_another_resolution(adb_server: object, fleet: object) -> 
 
 def test_uiautomator_dump_parses(dev: adbutils.AdbDevice) -> None:
     xml = dev.dump_hierarchy()
-    root = ET.fromstring(xml)
+    root = ET.fromstring(xml)  # noqa: S314
     assert root.tag == "hierarchy"
     nodes = list(root.iter("node"))
     assert any(node.get("text") == "TikTok" and node.get("clickable") == "true" for node in nodes)
@@ -40,13 +40,15 @@ def test_uiautomator_dump_parses(dev: adbutils.AdbDevice) -> None:
     assert tty.startswith("<?xml") and tty.endswith("UI hierchary dumped to: /dev/tty")
     default = dev.shell("uiautomator dump")
     assert default == "UI hierchary dumped to: /sdcard/window_dump.xml"
-    ET.fromstring(dev.sync.read_text("/sdcard/window_dump.xml"))
+    ET.fromstring(dev.sync.read_text("/sdcard/window_dump.xml"))  # noqa: S314
 
 
 def _center(xml: str, **attrs: str) -> tuple[int, int]:
-    for node in ET.fromstring(xml).iter("node"):
+    for node in ET.fromstring(xml).iter("node"):  # noqa: S314
         if all(node.get(k.replace("_", "-")) == v for k, v in attrs.items()):
-            left, top, right, bottom = (int(v) for v in node.get("bounds", "").replace("][", ",").strip("[]").split(","))
+            left, top, right, bottom = (
+                int(v) for v in node.get("bounds", "").replace("][", ",").strip("[]").split(",")
+            )
             return (left + right) // 2, (top + bottom) // 2
     raise AssertionError(f"no node {attrs}")
 
@@ -66,9 +68,21 @@ def test_input_text_only_types_ascii(dev: adbutils.AdbDevice, phone: SimulatedPh
     row = dev.shell("content query --uri content://media/external/video/media --projection _id:_data")
     media_id = row.split("_id=")[1].split(",")[0]
     assert "_data=/storage/emulated/0/DCIM/v.mp4" in row
-    dev.shell(["am", "start", "-a", "android.intent.action.SEND", "-t", "video/mp4", "--eu",
-               "android.intent.extra.STREAM", f"content://media/external/video/media/{media_id}", "-n",
-               "com.zhiliaoapp.musically/com.ss.android.ugc.aweme.share.SystemShareActivity"])  # fmt: skip
+    dev.shell(
+        [
+            "am",
+            "start",
+            "-a",
+            "android.intent.action.SEND",
+            "-t",
+            "video/mp4",
+            "--eu",
+            "android.intent.extra.STREAM",
+            f"content://media/external/video/media/{media_id}",
+            "-n",
+            "com.zhiliaoapp.musically/com.ss.android.ugc.aweme.share.SystemShareActivity",
+        ]
+    )
     dev.click(*_center(dev.dump_hierarchy(), resource_id="com.zhiliaoapp.musically:id/editor_next"))
     dev.click(*_center(dev.dump_hierarchy(), resource_id="com.zhiliaoapp.musically:id/publish_description"))
     dev.shell(["input", "text", "hi%sthere-é😀!"])

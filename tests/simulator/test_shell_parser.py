@@ -56,7 +56,7 @@ def test_lines(line: str, expected: str) -> None:
 
 
 def test_quoted_words_survive_shlex_quote() -> None:
-    text = "it's \"quoted\" $HOME ; && | > `x` 😀"
+    text = 'it\'s "quoted" $HOME ; && | > `x` 😀'
     assert run("echo " + shlex.quote(text))[1] == text + "\n"
 
 

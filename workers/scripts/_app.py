@@ -163,11 +163,15 @@ class AppDriver:
     def share(self, uris: list[str], mime: str) -> None:
         """Open the app's share activity with the media (SEND, or SEND_MULTIPLE for several)."""
         action = "android.intent.action.SEND" if len(uris) == 1 else "android.intent.action.SEND_MULTIPLE"
-        stream = ["--eu", "android.intent.extra.STREAM", uris[0]] if len(uris) == 1 else [
-            "--eua", "android.intent.extra.STREAM", ",".join(uris)]  # fmt: skip
+        stream = (
+            ["--eu", "android.intent.extra.STREAM", uris[0]]
+            if len(uris) == 1
+            else ["--eua", "android.intent.extra.STREAM", ",".join(uris)]
+        )
         component = f"{self.package}/{self.sel.activities['share']}"
-        result = self.session.sh(["am", "start", "-a", action, "-t", mime, *stream, "--grant-read-uri-permission",
-                                  "-n", component])  # fmt: skip
+        result = self.session.sh(
+            ["am", "start", "-a", action, "-t", mime, *stream, "--grant-read-uri-permission", "-n", component]
+        )
         if not result.ok or "Error" in result.stderr:
             raise ScriptFailure(FailureKind.SCRIPT_ERROR, f"share intent refused: {result.stderr.strip()[:300]}")
 
@@ -186,9 +190,9 @@ class AppDriver:
                 self.session.check(["input", "text", piece])
         else:
             raise ScriptFailure(
-                FailureKind.SCRIPT_ERROR, "ADBKeyBoard (com.android.adbkeyboard) is not installed; it is needed to type "
-                "non-ASCII text",
-            )  # fmt: skip
+                FailureKind.SCRIPT_ERROR,
+                "ADBKeyBoard (com.android.adbkeyboard) is not installed; it is needed to type non-ASCII text",
+            )
         _, screen = self.wait_for(field)
         typed = screen.find(self.sel.get(field))
         if typed is None or typed.text != text:

@@ -35,9 +35,7 @@ class DeviceSession:
         self.device = ctx.device
         self.command_timeout = command_timeout
 
-    def sh(
-        self, command: str | Sequence[str], *, timeout: float | None = None, checkpoint: bool = True
-    ) -> ShellResult:
+    def sh(self, command: str | Sequence[str], *, timeout: float | None = None, checkpoint: bool = True) -> ShellResult:
         """Run a shell command; adb trouble becomes a classified failure. ``checkpoint=False`` is for
         clean-up that must run even after a stop."""
         if checkpoint:
@@ -54,7 +52,9 @@ class DeviceSession:
         result = self.sh(command, timeout=timeout)
         if not result.ok:
             detail = (result.stderr or result.stdout).strip()[:300]
-            raise ScriptFailure(FailureKind.SCRIPT_ERROR, f"`{result.command[:120]}` failed ({result.returncode}): {detail}")
+            raise ScriptFailure(
+                FailureKind.SCRIPT_ERROR, f"`{result.command[:120]}` failed ({result.returncode}): {detail}"
+            )
         return result
 
     def push(self, local: Path, remote: str, *, timeout: float = 30.0) -> None:

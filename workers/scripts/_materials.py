@@ -27,10 +27,22 @@ from shared.failures import FailureKind
 from shared.scripts import PostConfig
 from workers.scripts.base import HubEnvironment, ScriptFailure
 
-VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
-               ".3gp": "video/3gpp", ".mkv": "video/x-matroska"}  # fmt: skip
-IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-               ".heic": "image/heic", ".gif": "image/gif"}  # fmt: skip
+VIDEO_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".3gp": "video/3gpp",
+    ".mkv": "video/x-matroska",
+}
+IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".gif": "image/gif",
+}
 _CONTENT_TYPE_EXT = {mime: ext for ext, mime in {**VIDEO_TYPES, **IMAGE_TYPES}.items() if ext not in (".m4v", ".jpeg")}
 
 
@@ -218,7 +230,9 @@ def resolve_materials(
             detected = kind_of(path)
             if detected is None or detected[0] != kind:
                 what = "a video" if kind == "video" else "an image"
-                raise ScriptFailure(FailureKind.BAD_CONFIG, f"{item}: is not {what} (content_type {config.content_type})")
+                raise ScriptFailure(
+                    FailureKind.BAD_CONFIG, f"{item}: is not {what} (content_type {config.content_type})"
+                )
             found.append(Material(path, detected[0], detected[1], item))
         # A video post publishes one video; an image post publishes every listed image.
         return found[:1] if kind == "video" else found
@@ -259,4 +273,3 @@ def file_digest(path: Path) -> tuple[str, str]:
             sha.update(block)
             md5.update(block)
     return sha.hexdigest(), md5.hexdigest()
-

@@ -70,8 +70,9 @@ def _publish_media(session: DeviceSession, material: Material) -> str:
     deadline = time.monotonic() + _SCAN_SECONDS
     while True:
         # The scanner works in the background on a real phone: poll for the row.
-        rows = session.check(["content", "query", "--uri", base, "--projection", "_id",
-                              "--where", f"_display_name='{name}'"]).stdout  # fmt: skip
+        rows = session.check(
+            ["content", "query", "--uri", base, "--projection", "_id", "--where", f"_display_name='{name}'"]
+        ).stdout
         for line in rows.splitlines():
             if line.startswith("Row:") and "_id=" in line:
                 media_id = line.split("_id=", 1)[1].split(",", 1)[0].strip()

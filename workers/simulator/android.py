@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import re
 import time
 import urllib.parse
@@ -21,8 +22,14 @@ from workers.simulator.shell import Command, CommandContext
 if TYPE_CHECKING:
     from workers.simulator.phone import Intent, SimulatedPhone
 
-ADB_IME_ACTIONS = ("ADB_INPUT_TEXT", "ADB_INPUT_B64", "ADB_CLEAR_TEXT", "ADB_INPUT_CODE", "ADB_EDITOR_CODE",
-                   "ADB_INPUT_CHARS")  # fmt: skip
+ADB_IME_ACTIONS = (
+    "ADB_INPUT_TEXT",
+    "ADB_INPUT_B64",
+    "ADB_CLEAR_TEXT",
+    "ADB_INPUT_CODE",
+    "ADB_EDITOR_CODE",
+    "ADB_INPUT_CHARS",
+)
 
 
 # ----------------------------------------------------------------------------- properties, wm
@@ -87,8 +94,10 @@ async def cmd_uiautomator(ctx: CommandContext, argv: list[str]) -> int:
     """``uiautomator dump [--compressed] [FILE|/dev/tty]``."""
     args = [a for a in argv[1:] if not a.startswith("--")]
     if not args or args[0] != "dump":
-        await ctx.print("Usage: uiautomator <subcommand> [options]\n\nAvailable subcommands:\n\n"
-                        "help: displays help message\n\ndump: creates an XML dump of current UI hierarchy\n")  # fmt: skip
+        await ctx.print(
+            "Usage: uiautomator <subcommand> [options]\n\nAvailable subcommands:\n\n"
+            "help: displays help message\n\ndump: creates an XML dump of current UI hierarchy\n"
+        )
         return 0 if not args else 1
     target = args[1] if len(args) > 1 else "/sdcard/window_dump.xml"
     xml = ctx.phone.dump_xml()
@@ -117,8 +126,19 @@ def _keycode(name: str) -> int | None:
 async def cmd_input(ctx: CommandContext, argv: list[str]) -> int:
     """``input [SOURCE] [-d DISPLAY] tap|text|keyevent|swipe|draganddrop|press ...``."""
     args = argv[1:]
-    if args and args[0] in ("touchscreen", "touchpad", "keyboard", "mouse", "trackball", "stylus", "dpad",
-                            "gamepad", "joystick", "touchnavigation", "rotaryencoder"):  # fmt: skip
+    if args and args[0] in (
+        "touchscreen",
+        "touchpad",
+        "keyboard",
+        "mouse",
+        "trackball",
+        "stylus",
+        "dpad",
+        "gamepad",
+        "joystick",
+        "touchnavigation",
+        "rotaryencoder",
+    ):
         args = args[1:]
     if len(args) >= 2 and args[0] == "-d":
         args = args[2:]
@@ -171,7 +191,7 @@ def _parse_intent(args: list[str]) -> tuple[Intent, list[str]]:
         nonlocal i
         i += 1
         if i >= len(args):
-            raise ValueError(f"Argument expected after \"{args[i - 1]}\"")
+            raise ValueError(f'Argument expected after "{args[i - 1]}"')
         return args[i]
 
     while i < len(args):
@@ -214,12 +234,32 @@ def _parse_intent(args: list[str]) -> tuple[Intent, list[str]]:
             # am splits arrays on commas not preceded by a backslash
             items = [part.replace("\\,", ",") for part in re.split(r"(?<!\\),", value())]
             intent.extras[key] = items
-        elif arg in ("--grant-read-uri-permission", "--grant-write-uri-permission", "--activity-clear-task",
-                     "--activity-new-task", "--activity-clear-top", "--activity-single-top", "-W", "-S",
-                     "--receiver-foreground", "--include-stopped-packages", "--activity-no-history"):  # fmt: skip
+        elif arg in (
+            "--grant-read-uri-permission",
+            "--grant-write-uri-permission",
+            "--activity-clear-task",
+            "--activity-new-task",
+            "--activity-clear-top",
+            "--activity-single-top",
+            "-W",
+            "-S",
+            "--receiver-foreground",
+            "--include-stopped-packages",
+            "--activity-no-history",
+        ):
             pass
-        elif arg in ("--user", "--display", "--windowingMode", "--activityType", "--start-profiler", "-P",
-                     "--sampling", "-R", "--attach-agent", "--receiver-permission"):  # fmt: skip
+        elif arg in (
+            "--user",
+            "--display",
+            "--windowingMode",
+            "--activityType",
+            "--start-profiler",
+            "-P",
+            "--sampling",
+            "-R",
+            "--attach-agent",
+            "--receiver-permission",
+        ):
             value()
         elif arg.startswith("-"):
             raise ValueError(f"Unknown option: {arg}")
@@ -291,18 +331,15 @@ async def _am_broadcast(ctx: CommandContext, args: list[str]) -> int:
 
         with phone.lock:
             # ADBKeyBoard registers its receiver only while it is the active input method.
-            active = (
-                ADB_KEYBOARD in phone.packages and phone.settings["secure"]["default_input_method"] == ADB_IME
-            )
+            active = ADB_KEYBOARD in phone.packages and phone.settings["secure"]["default_input_method"] == ADB_IME
         if active:
             message = intent.extras.get("msg")
             if action == "ADB_INPUT_TEXT" and isinstance(message, str):
                 phone.type_text(message)
             elif action == "ADB_INPUT_B64" and isinstance(message, str):
-                try:
+                # ADBKeyBoard logs and drops a payload that is not base64 of UTF-8.
+                with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
                     phone.type_text(base64.b64decode(message, validate=True).decode("utf-8"))
-                except (binascii.Error, UnicodeDecodeError, ValueError):
-                    pass  # ADBKeyBoard logs and drops a bad payload
             elif action == "ADB_CLEAR_TEXT":
                 phone.clear_text()
             elif action == "ADB_INPUT_CODE" and isinstance(intent.extras.get("code"), int):
@@ -347,8 +384,10 @@ async def cmd_monkey(ctx: CommandContext, argv: list[str]) -> int:
         await ctx.error("** No activities found to run, monkey aborted.\n")
         return 252
     ctx.phone.launch(package)
-    await ctx.print("  bash arg: -p\n  bash arg: " + package + "\nEvents injected: 1\n"
-                    "## Network stats: elapsed time=11ms (0ms mobile, 0ms wifi, 11ms not connected)\n")  # fmt: skip
+    await ctx.print(
+        "  bash arg: -p\n  bash arg: " + package + "\nEvents injected: 1\n"
+        "## Network stats: elapsed time=11ms (0ms mobile, 0ms wifi, 11ms not connected)\n"
+    )
     return 0
 
 
@@ -451,8 +490,10 @@ async def cmd_ime(ctx: CommandContext, argv: list[str]) -> int:
             secure["default_input_method"] = LATIN_IME
             text = f"Reset input method for user #0\nSelected {LATIN_IME}\n"
         else:
-            error = "ime <command>:\n  list [-a] [-s]\n  enable [--user <USER_ID>] <ID>\n" \
-                    "  disable [--user <USER_ID>] <ID>\n  set [--user <USER_ID>] <ID>\n"  # fmt: skip
+            error = (
+                "ime <command>:\n  list [-a] [-s]\n  enable [--user <USER_ID>] <ID>\n"
+                "  disable [--user <USER_ID>] <ID>\n  set [--user <USER_ID>] <ID>\n"
+            )
     if error:
         await ctx.error(error)
         return 255
@@ -526,8 +567,10 @@ async def cmd_content(ctx: CommandContext, argv: list[str]) -> int:
             i += 1
     uri = options.get("uri", "")
     if not uri.startswith("content://media/"):
-        await ctx.error(f"Error while accessing provider:{uri.split('/')[2] if '//' in uri else uri}\n"
-                        f"java.lang.IllegalArgumentException: Unknown URI: {uri}\n")  # fmt: skip
+        await ctx.error(
+            f"Error while accessing provider:{uri.split('/')[2] if '//' in uri else uri}\n"
+            f"java.lang.IllegalArgumentException: Unknown URI: {uri}\n"
+        )
         return 1
     rows = ctx.phone.media_rows(uri)
     try:
@@ -564,9 +607,7 @@ async def cmd_content(ctx: CommandContext, argv: list[str]) -> int:
         await ctx.print("No result found.\n")
         return 0
     columns = options["projection"].split(":") if "projection" in options else list(table[0])
-    lines = [
-        f"Row: {index} " + ", ".join(f"{c}={r.get(c, 'NULL')}" for c in columns) for index, r in enumerate(table)
-    ]
+    lines = [f"Row: {index} " + ", ".join(f"{c}={r.get(c, 'NULL')}" for c in columns) for index, r in enumerate(table)]
     await ctx.print("\n".join(lines) + "\n")
     return 0
 
@@ -622,17 +663,23 @@ async def cmd_dumpsys(ctx: CommandContext, argv: list[str]) -> int:
                 "    pkgFlags=[ HAS_CODE ALLOW_CLEAR_USER_DATA ]\n"
             )
     elif service == "power":
-        text = f"Power Manager State:\n  mWakefulness={'Awake' if phone.screen_on else 'Asleep'}\n" \
-               f"  mHoldingDisplaySuspendBlocker={'true' if phone.screen_on else 'false'}\n"  # fmt: skip
+        text = (
+            f"Power Manager State:\n  mWakefulness={'Awake' if phone.screen_on else 'Asleep'}\n"
+            f"  mHoldingDisplaySuspendBlocker={'true' if phone.screen_on else 'false'}\n"
+        )
     elif service == "battery":
-        text = ("Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
-                "  Wireless powered: false\n  Max charging current: 500000\n  Max charging voltage: 5000000\n"
-                "  Charge counter: 2740000\n  status: 2\n  health: 2\n  present: true\n  level: 87\n"
-                "  scale: 100\n  voltage: 4200\n  temperature: 285\n  technology: Li-ion\n")  # fmt: skip
+        text = (
+            "Current Battery Service state:\n  AC powered: false\n  USB powered: true\n"
+            "  Wireless powered: false\n  Max charging current: 500000\n  Max charging voltage: 5000000\n"
+            "  Charge counter: 2740000\n  status: 2\n  health: 2\n  present: true\n  level: 87\n"
+            "  scale: 100\n  voltage: 4200\n  temperature: 285\n  technology: Li-ion\n"
+        )
     elif service == "input_method":
         secure = phone.settings["secure"]
-        text = f"Current Input Method Manager state:\n  mCurMethodId={secure['default_input_method']}\n" \
-               f"  mEnabledInputMethods={secure['enabled_input_methods']}\n"  # fmt: skip
+        text = (
+            f"Current Input Method Manager state:\n  mCurMethodId={secure['default_input_method']}\n"
+            f"  mEnabledInputMethods={secure['enabled_input_methods']}\n"
+        )
     elif service == "SurfaceFlinger" and "--display-id" in argv:
         text = 'Display 4619827259835644672 (HWC display 0): port=0 pnpId=GGL displayName="Internal"\n'
     else:
@@ -644,8 +691,14 @@ async def cmd_dumpsys(ctx: CommandContext, argv: list[str]) -> int:
 async def cmd_cmd(ctx: CommandContext, argv: list[str]) -> int:
     """``cmd SERVICE ...``: the services whose shell commands scripts use."""
     service = argv[1] if len(argv) > 1 else ""
-    routes: dict[str, Command] = {"package": cmd_pm, "activity": cmd_am, "input_method": cmd_ime,
-                                  "settings": cmd_settings, "window": cmd_wm, "input": cmd_input}  # fmt: skip
+    routes: dict[str, Command] = {
+        "package": cmd_pm,
+        "activity": cmd_am,
+        "input_method": cmd_ime,
+        "settings": cmd_settings,
+        "window": cmd_wm,
+        "input": cmd_input,
+    }
     handler = routes.get(service)
     if handler is None:
         if service in ("statusbar", "notification", "media_session", "wifi", "power", "appops"):
@@ -668,14 +721,28 @@ async def cmd_reboot(ctx: CommandContext, argv: list[str]) -> int:
 
 async def cmd_uptime(ctx: CommandContext, argv: list[str]) -> int:
     """``uptime``."""
-    await ctx.print(f" {time.strftime('%H:%M:%S', time.gmtime())} up 3 days,  4:05,  0 users,  load average: "
-                    "0.52, 0.48, 0.50\n")  # fmt: skip
+    await ctx.print(
+        f" {time.strftime('%H:%M:%S', time.gmtime())} up 3 days,  4:05,  0 users,  load average: 0.52, 0.48, 0.50\n"
+    )
     return 0
 
 
 COMMANDS: dict[str, Command] = {
-    "getprop": cmd_getprop, "setprop": cmd_setprop, "wm": cmd_wm, "screencap": cmd_screencap,
-    "uiautomator": cmd_uiautomator, "input": cmd_input, "am": cmd_am, "monkey": cmd_monkey, "pm": cmd_pm,
-    "ime": cmd_ime, "settings": cmd_settings, "content": cmd_content, "dumpsys": cmd_dumpsys, "cmd": cmd_cmd,
-    "svc": cmd_svc, "reboot": cmd_reboot, "uptime": cmd_uptime,
-}  # fmt: skip
+    "getprop": cmd_getprop,
+    "setprop": cmd_setprop,
+    "wm": cmd_wm,
+    "screencap": cmd_screencap,
+    "uiautomator": cmd_uiautomator,
+    "input": cmd_input,
+    "am": cmd_am,
+    "monkey": cmd_monkey,
+    "pm": cmd_pm,
+    "ime": cmd_ime,
+    "settings": cmd_settings,
+    "content": cmd_content,
+    "dumpsys": cmd_dumpsys,
+    "cmd": cmd_cmd,
+    "svc": cmd_svc,
+    "reboot": cmd_reboot,
+    "uptime": cmd_uptime,
+}

@@ -284,9 +284,7 @@ class SocialApp:
             text = self.progress_text(now)
             return [Node("android.widget.TextView", canvas.box(40, 100, 1040, 180), self.progress_id, text)]
         if self.status_text:
-            return [
-                Node("android.widget.TextView", canvas.box(40, 100, 1040, 180), self.status_id, self.status_text)
-            ]
+            return [Node("android.widget.TextView", canvas.box(40, 100, 1040, 180), self.status_id, self.status_text)]
         return []
 
     # -- what subclasses provide --------------------------------------------------------------
@@ -405,14 +403,24 @@ class TikTokApp(SocialApp):
         }.get(screen, "com.ss.android.ugc.aweme.main.MainActivity")
 
     def _nav(self, c: Canvas, selected: str) -> list[Node]:
-        tabs = [("tab_home", "Home", "nav:home"), ("tab_friends", "Friends", "nav:home"),
-                ("tab_create", "", "nav:home"), ("tab_inbox", "Inbox", "nav:home"),
-                ("tab_profile", "Profile", "nav:profile")]  # fmt: skip
+        tabs = [
+            ("tab_home", "Home", "nav:home"),
+            ("tab_friends", "Friends", "nav:home"),
+            ("tab_create", "", "nav:home"),
+            ("tab_inbox", "Inbox", "nav:home"),
+            ("tab_profile", "Profile", "nav:profile"),
+        ]
         nodes = []
         for index, (name, text, action) in enumerate(tabs):
             left = index * 216
-            node = _button(c, (left, 2250, left + 216, 2400), self.rid(name), text, action,
-                           desc="Create" if name == "tab_create" else text)  # fmt: skip
+            node = _button(
+                c,
+                (left, 2250, left + 216, 2400),
+                self.rid(name),
+                text,
+                action,
+                desc="Create" if name == "tab_create" else text,
+            )
             node.cls = "android.widget.FrameLayout"
             node.selected = name == selected
             nodes.append(node)
@@ -430,8 +438,12 @@ class TikTokApp(SocialApp):
         if screen == "banned":
             return [
                 _text(c, (80, 500, 1000, 640), r("ban_title"), "Your account was permanently banned"),
-                _text(c, (80, 660, 1000, 900), r("ban_detail"),
-                      "This is due to multiple violations of our Community Guidelines."),  # fmt: skip
+                _text(
+                    c,
+                    (80, 660, 1000, 900),
+                    r("ban_detail"),
+                    "This is due to multiple violations of our Community Guidelines.",
+                ),
                 _text(c, (80, 920, 1000, 980), r("ban_account"), f"@{self.current}"),
                 _button(c, (80, 1000, 1000, 1120), r("ban_appeal"), "Appeal", "noop"),
                 _button(c, (80, 1140, 1000, 1260), r("ban_switch_account"), "Switch account", "open_switcher"),
@@ -456,8 +468,14 @@ class TikTokApp(SocialApp):
             sheet.add(_text(c, (40, 1220, 1040, 1320), r("switcher_title"), "Switch account"))
             for index, name in enumerate(self.accounts):
                 top = 1340 + index * 140
-                row = Node("android.widget.LinearLayout", c.box(0, top, 1080, top + 130), r("switcher_account_row"),
-                           action=f"switch:{name}", checkable=True, checked=name == self.current)  # fmt: skip
+                row = Node(
+                    "android.widget.LinearLayout",
+                    c.box(0, top, 1080, top + 130),
+                    r("switcher_account_row"),
+                    action=f"switch:{name}",
+                    checkable=True,
+                    checked=name == self.current,
+                )
                 row.add(_text(c, (140, top + 30, 1000, top + 100), r("switcher_account_name"), name))
                 sheet.add(row)
             bottom = 1340 + len(self.accounts) * 140
@@ -482,10 +500,24 @@ class TikTokApp(SocialApp):
             focus = self.focused_field
             return [
                 _button(c, (20, 100, 140, 220), r("publish_back"), "", "back", desc="Back"),
-                _edit(c, (40, 260, 760, 380), r("publish_title"), draft.title, "Add a catchy title", "title",
-                      focus == "title"),  # fmt: skip
-                _edit(c, (40, 400, 760, 800), r("publish_description"), draft.caption, "Add description...",
-                      "caption", focus == "caption"),  # fmt: skip
+                _edit(
+                    c,
+                    (40, 260, 760, 380),
+                    r("publish_title"),
+                    draft.title,
+                    "Add a catchy title",
+                    "title",
+                    focus == "title",
+                ),
+                _edit(
+                    c,
+                    (40, 400, 760, 800),
+                    r("publish_description"),
+                    draft.caption,
+                    "Add description...",
+                    "caption",
+                    focus == "caption",
+                ),
                 _button(c, (780, 260, 1040, 700), r("publish_cover"), "Select cover", "noop"),
                 _button(c, (40, 2180, 520, 2300), r("publish_drafts"), "Drafts", "noop"),
                 _button(c, (560, 2180, 1040, 2300), r("publish_post"), "Post", "post"),
@@ -506,8 +538,9 @@ class InstagramApp(SocialApp):
     other_activities = ("com.instagram.mainactivity.InstagramMainActivity",)
 
     def __init__(self, package: str = "com.instagram.android", **kw: object) -> None:
-        super().__init__(package=package, platform="instagram", label="Instagram", version="360.0.0.30.109",
-                         version_code=374310001)  # fmt: skip
+        super().__init__(
+            package=package, platform="instagram", label="Instagram", version="360.0.0.30.109", version_code=374310001
+        )
         for key, value in kw.items():
             setattr(self, key, value)
         self.progress_id = self.rid("upload_progress_text")
@@ -519,8 +552,13 @@ class InstagramApp(SocialApp):
 
     def back_target(self) -> str:
         """caption → editor → share choice → home."""
-        return {"caption": "editor", "editor": "share_choice", "share_choice": "home", "switcher": "profile",
-                "profile": "home"}.get(self.screen, "home")  # fmt: skip
+        return {
+            "caption": "editor",
+            "editor": "share_choice",
+            "share_choice": "home",
+            "switcher": "profile",
+            "profile": "home",
+        }.get(self.screen, "home")
 
     def handle_flow(self, action: str) -> None:
         """Placement choice and Next."""
@@ -549,9 +587,13 @@ class InstagramApp(SocialApp):
         return "com.instagram.mainactivity.InstagramMainActivity"
 
     def _nav(self, c: Canvas, selected: str) -> list[Node]:
-        tabs = [("feed_tab", "Home", "nav:home"), ("search_tab", "Search and explore", "nav:home"),
-                ("creation_tab", "Create", "nav:home"), ("clips_tab", "Reels", "nav:home"),
-                ("profile_tab", "Profile", "nav:profile")]  # fmt: skip
+        tabs = [
+            ("feed_tab", "Home", "nav:home"),
+            ("search_tab", "Search and explore", "nav:home"),
+            ("creation_tab", "Create", "nav:home"),
+            ("clips_tab", "Reels", "nav:home"),
+            ("profile_tab", "Profile", "nav:profile"),
+        ]
         nodes = []
         for index, (name, desc, action) in enumerate(tabs):
             left = index * 216
@@ -567,10 +609,21 @@ class InstagramApp(SocialApp):
         if screen == "login":
             return [
                 _text(c, (80, 400, 1000, 520), r("login_title"), "Instagram"),
-                Node("android.widget.EditText", c.box(80, 700, 1000, 820), r("login_username"), "",
-                     hint="Username, email or mobile number"),  # fmt: skip
-                Node("android.widget.EditText", c.box(80, 850, 1000, 970), r("login_password"), "",
-                     hint="Password", password=True),  # fmt: skip
+                Node(
+                    "android.widget.EditText",
+                    c.box(80, 700, 1000, 820),
+                    r("login_username"),
+                    "",
+                    hint="Username, email or mobile number",
+                ),
+                Node(
+                    "android.widget.EditText",
+                    c.box(80, 850, 1000, 970),
+                    r("login_password"),
+                    "",
+                    hint="Password",
+                    password=True,
+                ),
                 _button(c, (80, 1010, 1000, 1130), r("login_button"), "Log in", "noop"),
             ]
         if screen == "banned":
@@ -599,19 +652,29 @@ class InstagramApp(SocialApp):
             sheet.package = self.package
             for index, name in enumerate(self.accounts):
                 top = 1340 + index * 140
-                row = Node("android.widget.LinearLayout", c.box(0, top, 1080, top + 130), r("row_user_container"),
-                           action=f"switch:{name}", checkable=True, checked=name == self.current)  # fmt: skip
+                row = Node(
+                    "android.widget.LinearLayout",
+                    c.box(0, top, 1080, top + 130),
+                    r("row_user_container"),
+                    action=f"switch:{name}",
+                    checkable=True,
+                    checked=name == self.current,
+                )
                 row.add(_text(c, (160, top + 30, 1000, top + 100), r("row_user_primary_name"), name))
                 sheet.add(row)
             bottom = 1340 + len(self.accounts) * 140
-            sheet.add(_button(c, (0, bottom, 1080, bottom + 130), r("add_account_button"),
-                              "Add Instagram account", "noop"))  # fmt: skip
+            sheet.add(
+                _button(c, (0, bottom, 1080, bottom + 130), r("add_account_button"), "Add Instagram account", "noop")
+            )
             return [_button(c, (0, 80, 1080, 1300), r("touch_outside"), "", "close_switcher"), sheet]
         if screen == "share_choice":
             draft = self.draft
             images = draft is not None and draft.kind == "images"
-            first = (_button(c, (40, 1700, 1040, 1820), r("share_to_feed"), "Post", "choose:post") if images
-                     else _button(c, (40, 1700, 1040, 1820), r("share_to_reel"), "Reel", "choose:reel"))  # fmt: skip
+            first = (
+                _button(c, (40, 1700, 1040, 1820), r("share_to_feed"), "Post", "choose:post")
+                if images
+                else _button(c, (40, 1700, 1040, 1820), r("share_to_reel"), "Reel", "choose:reel")
+            )
             return [
                 _text(c, (40, 1560, 1040, 1660), r("share_choice_title"), "Share to"),
                 first,
@@ -628,13 +691,19 @@ class InstagramApp(SocialApp):
             assert draft is not None
             return [
                 _button(c, (20, 100, 140, 220), r("action_bar_button_back"), "", "back", desc="Back"),
-                _edit(c, (220, 260, 1040, 600), r("caption_input_text_view"), draft.caption, "Write a caption…",
-                      "caption", self.focused_field == "caption"),  # fmt: skip
+                _edit(
+                    c,
+                    (220, 260, 1040, 600),
+                    r("caption_input_text_view"),
+                    draft.caption,
+                    "Write a caption…",
+                    "caption",
+                    self.focused_field == "caption",
+                ),
                 _button(c, (40, 2180, 1040, 2300), r("share_footer_button"), "Share", "post"),
             ]
         return [
             *self.status_nodes(c, now),
-            Node("androidx.recyclerview.widget.RecyclerView", c.box(0, 200, 1080, 2260), r("list"),
-                 scrollable=True),  # fmt: skip
+            Node("androidx.recyclerview.widget.RecyclerView", c.box(0, 200, 1080, 2260), r("list"), scrollable=True),
             *self._nav(c, "feed_tab"),
         ]

@@ -83,9 +83,14 @@ class SimulatorClient:
         return PhoneInfo.from_json(self._call("GET", self._p(serial)))
 
     def add_account(
-        self, serial: str, username: str, *, platform: str | None = None, package: str | None = None,
+        self,
+        serial: str,
+        username: str,
+        *,
+        platform: str | None = None,
+        package: str | None = None,
         current: bool = False,
-    ) -> PhoneInfo:  # fmt: skip
+    ) -> PhoneInfo:
         """Log an account into an app (TikTok unless ``platform``/``package`` says otherwise)."""
         body = {"username": username, "platform": platform, "package": package, "current": current}
         return PhoneInfo.from_json(self._call("POST", self._p(serial) + "/accounts", body))
@@ -123,7 +128,9 @@ class SimulatorClient:
 
     def files(self, serial: str, under: str = "/sdcard") -> list[FileEntry]:
         """Regular files under a folder of the phone."""
-        return [FileEntry.from_json(raw) for raw in self._call("GET", self._p(serial) + "/files", query={"under": under})]
+        return [
+            FileEntry.from_json(raw) for raw in self._call("GET", self._p(serial) + "/files", query={"under": under})
+        ]
 
     def read_file(self, serial: str, path: str) -> bytes:
         """A file's bytes."""

@@ -103,9 +103,7 @@ async def cmd_cat(ctx: CommandContext, argv: list[str]) -> int:
 def _perm_string(node: Node) -> str:
     kind = "d" if isinstance(node, DirNode) else "-"
     mode = node.mode
-    bits = "".join(
-        (flag if mode & (1 << (8 - index)) else "-") for index, flag in enumerate("rwxrwxrwx")
-    )
+    bits = "".join((flag if mode & (1 << (8 - index)) else "-") for index, flag in enumerate("rwxrwxrwx"))
     return kind + bits
 
 
@@ -149,7 +147,7 @@ async def cmd_rm(ctx: CommandContext, argv: list[str]) -> int:
     """``rm [-f] [-r] PATH...``."""
     flags, paths = _split_flags(argv[1:], "rRfiv")
     if not paths and "f" not in flags:
-        await ctx.error("rm: Needs 1 argument (see \"rm --help\")\n")
+        await ctx.error('rm: Needs 1 argument (see "rm --help")\n')
         return 1
     status = 0
     for raw in paths:
@@ -251,8 +249,14 @@ def _evaluate_test(ctx: CommandContext, args: list[str]) -> bool:
             return left == right
         if op == "!=":
             return left != right
-        numeric = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
-                   "-gt": int.__gt__, "-ge": int.__ge__}  # fmt: skip
+        numeric = {
+            "-eq": int.__eq__,
+            "-ne": int.__ne__,
+            "-lt": int.__lt__,
+            "-le": int.__le__,
+            "-gt": int.__gt__,
+            "-ge": int.__ge__,
+        }
         if op in numeric:
             try:
                 return bool(numeric[op](int(left), int(right)))
@@ -278,6 +282,13 @@ async def cmd_test(ctx: CommandContext, argv: list[str]) -> int:
     return 0 if _evaluate_test(ctx, args) else 1
 
 
+def _format_stat(fmt: str, values: dict[str, str]) -> str:
+    def expand(match: re.Match[str]) -> str:
+        return values.get(match.group(1), match.group(0))
+
+    return re.sub(r"%(.)", expand, fmt)
+
+
 async def cmd_stat(ctx: CommandContext, argv: list[str]) -> int:
     """``stat [-c FORMAT] FILE...`` with %s %n %Y %a %F %A."""
     args = argv[1:]
@@ -296,9 +307,18 @@ async def cmd_stat(ctx: CommandContext, argv: list[str]) -> int:
             continue
         kind = "directory" if isinstance(node, DirNode) else ("regular file" if node.size else "regular empty file")
         if fmt is not None:
-            values = {"s": str(node.size), "n": raw, "Y": str(node.mtime), "a": f"{node.mode:o}",
-                      "F": kind, "A": _perm_string(node), "u": "0", "g": "9997", "%": "%"}  # fmt: skip
-            await ctx.print(re.sub(r"%(.)", lambda m: values.get(m.group(1), m.group(0)), fmt) + "\n")
+            values = {
+                "s": str(node.size),
+                "n": raw,
+                "Y": str(node.mtime),
+                "a": f"{node.mode:o}",
+                "F": kind,
+                "A": _perm_string(node),
+                "u": "0",
+                "g": "9997",
+                "%": "%",
+            }
+            await ctx.print(_format_stat(fmt, values) + "\n")
         else:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(node.mtime))
             await ctx.print(
@@ -333,7 +353,7 @@ async def cmd_sleep(ctx: CommandContext, argv: list[str]) -> int:
     try:
         seconds = float(argv[1].rstrip("s"))
     except (IndexError, ValueError):
-        await ctx.error("sleep: Needs 1 argument (see \"sleep --help\")\n")
+        await ctx.error('sleep: Needs 1 argument (see "sleep --help")\n')
         return 1
     await asyncio.sleep(max(0.0, seconds))
     return 0
@@ -466,8 +486,10 @@ async def cmd_id(ctx: CommandContext, argv: list[str]) -> int:
     if "-u" in argv:
         await ctx.print("2000\n")
     else:
-        await ctx.print("uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),1011(adb),"
-                        "1015(sdcard_rw),1028(sdcard_r),3003(inet) context=u:r:shell:s0\n")  # fmt: skip
+        await ctx.print(
+            "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),1011(adb),"
+            "1015(sdcard_rw),1028(sdcard_r),3003(inet) context=u:r:shell:s0\n"
+        )
     return 0
 
 
@@ -547,14 +569,41 @@ def _registry() -> dict[str, Command]:
     from workers.simulator import android
 
     table: dict[str, Command] = {
-        "true": cmd_true, ":": cmd_true, "false": cmd_false, "exit": cmd_exit, "echo": cmd_echo,
-        "printf": cmd_printf, "cat": cmd_cat, "ls": cmd_ls, "rm": cmd_rm, "mkdir": cmd_mkdir,
-        "touch": cmd_touch, "cp": cmd_cp, "mv": cmd_cp, "test": cmd_test, "[": cmd_test, "stat": cmd_stat,
-        "md5sum": cmd_md5sum, "sleep": cmd_sleep, "grep": cmd_grep, "head": cmd_head_tail,
-        "tail": cmd_head_tail, "wc": cmd_wc, "base64": cmd_base64, "pwd": cmd_pwd, "cd": cmd_cd,
-        "id": cmd_id, "whoami": cmd_whoami, "date": cmd_date, "basename": cmd_basename,
-        "dirname": cmd_dirname, "which": cmd_which, "sh": cmd_sh, "log": cmd_log, "logcat": cmd_logcat,
-    }  # fmt: skip
+        "true": cmd_true,
+        ":": cmd_true,
+        "false": cmd_false,
+        "exit": cmd_exit,
+        "echo": cmd_echo,
+        "printf": cmd_printf,
+        "cat": cmd_cat,
+        "ls": cmd_ls,
+        "rm": cmd_rm,
+        "mkdir": cmd_mkdir,
+        "touch": cmd_touch,
+        "cp": cmd_cp,
+        "mv": cmd_cp,
+        "test": cmd_test,
+        "[": cmd_test,
+        "stat": cmd_stat,
+        "md5sum": cmd_md5sum,
+        "sleep": cmd_sleep,
+        "grep": cmd_grep,
+        "head": cmd_head_tail,
+        "tail": cmd_head_tail,
+        "wc": cmd_wc,
+        "base64": cmd_base64,
+        "pwd": cmd_pwd,
+        "cd": cmd_cd,
+        "id": cmd_id,
+        "whoami": cmd_whoami,
+        "date": cmd_date,
+        "basename": cmd_basename,
+        "dirname": cmd_dirname,
+        "which": cmd_which,
+        "sh": cmd_sh,
+        "log": cmd_log,
+        "logcat": cmd_logcat,
+    }
     table.update(android.COMMANDS)
     return table
 

@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # the control API is chatty in tests; errors go back in the response instead
 
     def _respond(self, status: int, payload: Any) -> None:
@@ -150,11 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._respond(200, result)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         """Dispatch a GET."""
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         """Dispatch a POST."""
         self._dispatch("POST")
 

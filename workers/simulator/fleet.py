@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,10 +115,8 @@ class Fleet:
     def remove(self, phone: SimulatedPhone) -> None:
         """Detach one phone from adb, stop it and forget it."""
         if self.adb_port:
-            try:
+            with suppress(adbutils.AdbError):
                 self.detach(phone)
-            except adbutils.AdbError:
-                pass
         self.call(phone.stop(), timeout=10)
         with self._lock:
             self._phones.pop(phone.serial, None)
@@ -274,7 +272,7 @@ def serve_fleet(
     """
     stop = stop_event or threading.Event()
     fleet = Fleet(adb_port, adb_host=adb_host).start()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())

@@ -40,12 +40,23 @@ _SYSTEM_PACKAGES = (
     "com.android.inputmethod.latin",
     LAUNCHER,
 )
-_model_counter = itertools.count(1)
 
 KEYCODES: dict[str, int] = {
-    "HOME": 3, "BACK": 4, "DPAD_UP": 19, "DPAD_DOWN": 20, "POWER": 26, "TAB": 61, "SPACE": 62,
-    "ENTER": 66, "DEL": 67, "MENU": 82, "ESCAPE": 111, "APP_SWITCH": 187, "SLEEP": 223, "WAKEUP": 224,
-}  # fmt: skip
+    "HOME": 3,
+    "BACK": 4,
+    "DPAD_UP": 19,
+    "DPAD_DOWN": 20,
+    "POWER": 26,
+    "TAB": 61,
+    "SPACE": 62,
+    "ENTER": 66,
+    "DEL": 67,
+    "MENU": 82,
+    "ESCAPE": 111,
+    "APP_SWITCH": 187,
+    "SLEEP": 223,
+    "WAKEUP": 224,
+}
 
 
 @dataclass
@@ -67,11 +78,21 @@ class MediaEntry:
 
 
 MIME_BY_EXT: dict[str, str] = {
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
-    ".3gp": "video/3gpp", ".mkv": "video/x-matroska", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-    ".png": "image/png", ".webp": "image/webp", ".gif": "image/gif", ".heic": "image/heic",
-    ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
-}  # fmt: skip
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".3gp": "video/3gpp",
+    ".mkv": "video/x-matroska",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".heic": "image/heic",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+}
 
 
 @dataclass
@@ -124,7 +145,6 @@ class SimulatedPhone:
         adb_keyboard: bool = True,
         upload_seconds: float = 1.0,
     ) -> None:
-        number = next(_model_counter)
         # Unique across processes too: a hub may see phones of several simulators.
         serialno = "SIM" + uuid.uuid4().hex[:12].upper()
         self.lock = threading.RLock()
@@ -153,8 +173,11 @@ class SimulatedPhone:
         }
         self.settings: dict[str, dict[str, str]] = {
             "system": {"screen_brightness": "128", "screen_brightness_mode": "1", "screen_off_timeout": "600000"},
-            "secure": {"default_input_method": LATIN_IME, "enabled_input_methods": LATIN_IME,
-                       "android_id": hashlib.md5(str(number).encode()).hexdigest()[:16]},  # noqa: S324  # fmt: skip
+            "secure": {
+                "default_input_method": LATIN_IME,
+                "enabled_input_methods": LATIN_IME,
+                "android_id": uuid.uuid4().hex[:16],
+            },
             "global": {"airplane_mode_on": "0", "adb_enabled": "1", "stay_on_while_plugged_in": "7"},
         }
         self.packages: set[str] = set(_SYSTEM_PACKAGES)
@@ -212,8 +235,9 @@ class SimulatedPhone:
     # ================================================================= DeviceHost protocol
     def banner(self) -> bytes:
         """The CNXN banner: what ``adb devices -l`` shows, and the features the client may use."""
-        props = "".join(f"{key}={self.props[key]};" for key in ("ro.product.name", "ro.product.model",
-                                                                 "ro.product.device"))  # fmt: skip
+        props = "".join(
+            f"{key}={self.props[key]};" for key in ("ro.product.name", "ro.product.model", "ro.product.device")
+        )
         return f"device::{props}features={FEATURES}".encode()
 
     def accepting(self) -> bool:
@@ -354,8 +378,9 @@ class SimulatedPhone:
             default = "com.instagram.android" if platform == "instagram" else "com.zhiliaoapp.musically"
             return self.apps[default]
 
-    def add_account(self, username: str, *, package: str | None = None, platform: str | None = None,
-                    current: bool = False) -> None:  # fmt: skip
+    def add_account(
+        self, username: str, *, package: str | None = None, platform: str | None = None, current: bool = False
+    ) -> None:
         """Log an account into an app (it appears in the switcher; first one becomes current)."""
         with self.lock:
             self.app(package, platform).add_account(username, make_current=current)
@@ -492,33 +517,62 @@ class SimulatedPhone:
                 root = Node(bounds=canvas.box(0, 0, 1080, 2400), package="android")
                 panel = Node("android.widget.LinearLayout", canvas.box(90, 900, 990, 1500), "android:id/parentPanel")
                 panel.add(
-                    Node("android.widget.TextView", canvas.box(150, 960, 930, 1060), "android:id/alertTitle",
-                         f"{label} keeps stopping"),  # fmt: skip
-                    Node("android.widget.Button", canvas.box(150, 1120, 930, 1230), "android:id/aerr_app_info",
-                         "App info", action="dialog:close"),  # fmt: skip
-                    Node("android.widget.Button", canvas.box(150, 1250, 930, 1360), "android:id/aerr_close",
-                         "Close app", action="dialog:close"),  # fmt: skip
+                    Node(
+                        "android.widget.TextView",
+                        canvas.box(150, 960, 930, 1060),
+                        "android:id/alertTitle",
+                        f"{label} keeps stopping",
+                    ),
+                    Node(
+                        "android.widget.Button",
+                        canvas.box(150, 1120, 930, 1230),
+                        "android:id/aerr_app_info",
+                        "App info",
+                        action="dialog:close",
+                    ),
+                    Node(
+                        "android.widget.Button",
+                        canvas.box(150, 1250, 930, 1360),
+                        "android:id/aerr_close",
+                        "Close app",
+                        action="dialog:close",
+                    ),
                 )
                 return root.add(panel)
-            app = self.apps.get(self.foreground or "")
-            if app is not None and app.running:
-                return app.render(canvas, now)
+            front = self.apps.get(self.foreground or "")
+            if front is not None and front.running:
+                return front.render(canvas, now)
             return self._launcher(canvas)
 
     def _launcher(self, canvas: Canvas) -> Node:
         root = Node(bounds=canvas.box(0, 0, 1080, 2400), package=LAUNCHER)
-        workspace = Node("android.view.View", canvas.box(0, 80, 1080, 2400), f"{LAUNCHER}:id/workspace",
-                         scrollable=True)  # fmt: skip
+        workspace = Node(
+            "android.view.View", canvas.box(0, 80, 1080, 2400), f"{LAUNCHER}:id/workspace", scrollable=True
+        )
         root.add(workspace)
-        icons = [(app.label if app.package in ("com.zhiliaoapp.musically", "com.instagram.android")
-                  else f"{app.label} ({app.package.rsplit('.', 1)[-1]})", f"launch:{app.package}")
-                 for app in self.apps.values()]  # fmt: skip
+        icons = [
+            (
+                app.label
+                if app.package in ("com.zhiliaoapp.musically", "com.instagram.android")
+                else f"{app.label} ({app.package.rsplit('.', 1)[-1]})",
+                f"launch:{app.package}",
+            )
+            for app in self.apps.values()
+        ]
         icons += [("Settings", "noop"), ("Chrome", "noop")]
         for index, (label, action) in enumerate(icons):
             col, row = index % 4, index // 4
             left, top = 40 + col * 250, 300 + row * 300
-            workspace.add(Node("android.widget.TextView", canvas.box(left, top, left + 230, top + 260), "", label,
-                               desc=label, action=action))  # fmt: skip
+            workspace.add(
+                Node(
+                    "android.widget.TextView",
+                    canvas.box(left, top, left + 230, top + 260),
+                    "",
+                    label,
+                    desc=label,
+                    action=action,
+                )
+            )
         return root
 
     def dump_xml(self) -> str:

@@ -26,7 +26,7 @@ def v2_packet(kind: int, data: bytes) -> bytes:
 
 def resolve(phone: SimulatedPhone, name: str) -> Service | None:
     """The handler for a service name, or None (the OPEN is refused, as adbd does for unknown ones)."""
-    if name.startswith("shell,") or name.startswith("shell:"):
+    if name.startswith(("shell,", "shell:")):
         head, _, command = name.partition(":")
         options = head.split(",")[1:]
         if "v2" in options:

@@ -36,8 +36,20 @@ def _stat_v2(tag: bytes, node: Node | None, inode: int) -> bytes:
     if node is None:
         return _STAT_V2.pack(tag, errno.ENOENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     nlink = 2 if isinstance(node, DirNode) else 1
-    return _STAT_V2.pack(tag, 0, 0xFD00, inode, node.st_mode, nlink, _SHELL_UID, _SDCARD_GID, node.size,
-                         node.mtime, node.mtime, node.mtime)  # fmt: skip
+    return _STAT_V2.pack(
+        tag,
+        0,
+        0xFD00,
+        inode,
+        node.st_mode,
+        nlink,
+        _SHELL_UID,
+        _SDCARD_GID,
+        node.size,
+        node.mtime,
+        node.mtime,
+        node.mtime,
+    )
 
 
 async def serve_sync(phone: SimulatedPhone, stream: Stream) -> None:
@@ -87,8 +99,21 @@ async def _list(phone: SimulatedPhone, stream: Stream, path: str, *, v2: bool) -
     for index, (name, child) in enumerate(entries):
         raw = name.encode("utf-8")
         if v2:
-            out += _DENT_V2.pack(b"DNT2", 0, 0xFD00, index + 1, child.st_mode, 1, _SHELL_UID, _SDCARD_GID,
-                                 child.size, child.mtime, child.mtime, child.mtime, len(raw))  # fmt: skip
+            out += _DENT_V2.pack(
+                b"DNT2",
+                0,
+                0xFD00,
+                index + 1,
+                child.st_mode,
+                1,
+                _SHELL_UID,
+                _SDCARD_GID,
+                child.size,
+                child.mtime,
+                child.mtime,
+                child.mtime,
+                len(raw),
+            )
         else:
             out += _DENT_V1.pack(b"DENT", child.st_mode, child.size & 0xFFFFFFFF, child.mtime, len(raw))
         out += raw

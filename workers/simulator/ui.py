@@ -170,7 +170,7 @@ _png_cache: dict[str, bytes] = {}
 
 def render_png(root: Node, width: int, height: int) -> bytes:
     """A real PNG of the screen: background, outlined clickable views, their texts. Cached by content."""
-    key = hashlib.sha1(f"{width}x{height}".encode() + hierarchy_xml(root).encode()).hexdigest()
+    key = hashlib.sha256(f"{width}x{height}".encode() + hierarchy_xml(root).encode()).hexdigest()
     cached = _png_cache.get(key)
     if cached is not None:
         return cached
