@@ -44,3 +44,15 @@ def test_broker_down_still_records_a_stop(client: TestClient, configure: Any) ->
     payload = client.post(f"/api/v1/task/{task_id}/stop").json()
     assert payload["code"] == 0 and payload["data"]["stop_requested"] is True
     assert task(client, task_id)["stop_requested"] is True
+
+
+def test_health_and_readiness(anonymous: TestClient, configure: Any) -> None:
+    assert anonymous.get("/healthz").json()["message"] == "alive"
+    ready = anonymous.get("/readyz")
+    assert (ready.status_code, ready.json()["data"]) == (200, {"database": "ok", "broker": "ok"})
+    configure(broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    reset_clients()
+    not_ready = anonymous.get("/readyz")
+    assert (not_ready.status_code, not_ready.json()["code"]) == (503, 50301)
+    assert not_ready.json()["data"]["broker"].startswith("unreachable")
+    assert not_ready.json()["data"]["database"] == "ok"
