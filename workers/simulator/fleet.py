@@ -127,8 +127,8 @@ class Fleet:
             raise RuntimeError("this fleet has no adb server port")
         return adb_client(self.adb_port, self.adb_host, socket_timeout=15)
 
-    def _parallel(self, fn: Callable[[SimulatedPhone], T], phones: list[SimulatedPhone]) -> list[T]:
-        with ThreadPoolExecutor(max_workers=min(32, max(1, len(phones)))) as pool:
+    def _parallel(self, fn: Callable[[SimulatedPhone], T], phones: list[SimulatedPhone], workers: int = 32) -> list[T]:
+        with ThreadPoolExecutor(max_workers=min(workers, max(1, len(phones)))) as pool:
             return list(pool.map(fn, phones))
 
     def attach(self, phones: Iterable[SimulatedPhone] | None = None, timeout: float = 30.0) -> None:
@@ -137,7 +137,9 @@ class Fleet:
         if not targets:
             return
         client = self._client()
-        self._parallel(lambda phone: client.connect(phone.serial, timeout=10), targets)
+        # Few at a time: adb's connect path select()s on the new socket and aborts once the server's
+        # descriptors pass FD_SETSIZE (1024), so every concurrent request eats into ~1,010 devices.
+        self._parallel(lambda phone: client.connect(phone.serial, timeout=10), targets, workers=4)
         self.wait_state(targets, "device", timeout=timeout)
 
     def detach(self, phone: SimulatedPhone) -> None:
