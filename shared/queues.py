@@ -24,6 +24,12 @@ REPORT_REFUSED = "phonefleet.refused"  # the hub did not run an attempt (cancell
 CANCEL_KEY_PREFIX = "phonefleet:cancel:"  # + task id → highest cancelled attempt
 CANCEL_CHANNEL = "phonefleet:cancel"  # "task_id:attempt" published on every stop/delete
 CLAIM_KEY_PREFIX = "phonefleet:claim:"  # + task id:attempt → the hub that started it
+ACK_KEY_PREFIX = "phonefleet:ack:"  # + task id:attempt → the dispatcher has the attempt's end
+
+
+def ack_key(task_id: int, attempt: int) -> str:
+    """Set by the dispatcher once it has recorded how an attempt ended; the hub stops re-sending."""
+    return f"{ACK_KEY_PREFIX}{task_id}:{attempt}"
 
 
 def device_queue(serial: str) -> str:

@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     media_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     media_cache_dir: Path | None = None
     download_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, description="on SIGTERM, running scripts get this long")
 
     # Flower, the Celery dashboard.
     flower_address: str = "127.0.0.1"

@@ -152,6 +152,8 @@ class Task(SQLModel, table=True):
         Index("ix_task_waiting_due", "due_at", postgresql_where=text("status = 0 AND dispatched_at IS NULL")),
         # The device-limit question: on which devices a key has unfinished tasks.
         Index("ix_task_active_key_serial", "api_key_id", "serial", postgresql_where=text("status IN (0,1)")),
+        # The live feed's question (GET /events): which tasks changed since the last look.
+        Index("ix_task_updated_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
@@ -182,6 +184,8 @@ class Task(SQLModel, table=True):
     api_key_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, ForeignKey("api_key.id", ondelete="SET NULL"))
     )
+    # Set by the trigger task_touch_updated_at on every insert and every update that changes the row.
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
 
 
 class TaskCount(SQLModel, table=True):

@@ -112,10 +112,13 @@ def send(orders: Sequence[DispatchOrder]) -> list[DispatchOrder]:
     with app.producer_or_acquire() as producer:
         for order in orders:
             try:
+                # The default exchange ("") routes by queue name alone: no binding table to lose
+                # when Redis restarts empty.
                 app.send_task(
                     RUN_TASK,
                     kwargs=order.message(),
                     queue=device_queue(order.serial),
+                    exchange="",
                     routing_key=device_queue(order.serial),
                     producer=producer,
                     retry=False,

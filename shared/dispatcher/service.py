@@ -50,6 +50,7 @@ from shared.queues import (
     REPORT_LOGS,
     REPORT_REFUSED,
     REPORT_STARTED,
+    ack_key,
 )
 from shared.settings import Settings, get_settings
 
@@ -61,14 +62,25 @@ DEVICE_REPORT_SECONDS = 10.0  # hubs send their device list at least this often
 DB_RETRY_PAUSE_SECONDS = 1.0
 
 
+ACK_TTL_SECONDS = 24 * 3600
+
+
 def after_commit(effects: Effects, orders: list[dispatch.DispatchOrder]) -> None:
-    """Send what a committed transaction decided: dispatch orders, then stop signals."""
+    """Send what a committed transaction decided: dispatch orders, stop signals, acknowledgements."""
     dispatch.send(orders)
-    if effects.cancel:
-        try:
-            request_cancel(get_redis(), effects.cancel)
-        except Exception as exc:  # Redis down: the timer repeats stop signals for running tasks
-            log.warning("cancel_signal_failed", error=str(exc), attempts=effects.cancel)
+    if not effects.cancel and not effects.acks:
+        return
+    try:
+        client = get_redis()
+        if effects.cancel:
+            request_cancel(client, effects.cancel)
+        if effects.acks:
+            pipe = client.pipeline(transaction=False)
+            for task_id, attempt in effects.acks:
+                pipe.set(ack_key(task_id, attempt), 1, ex=ACK_TTL_SECONDS)
+            pipe.execute()
+    except Exception as exc:  # Redis down: stop signals are repeated by the timer, reports re-sent by hubs
+        log.warning("broker_write_failed", error=str(exc), cancel=effects.cancel, acks=len(effects.acks))
 
 
 def apply_report(apply: Callable[[Session, M], Effects], report: M, settings: Settings) -> None:

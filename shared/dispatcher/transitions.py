@@ -42,10 +42,7 @@ class Effects:
 
     claim_serials: set[str] = field(default_factory=set)
     cancel: list[tuple[int, int]] = field(default_factory=list)
-
-    def merge(self, other: Effects) -> None:
-        self.claim_serials |= other.claim_serials
-        self.cancel.extend(other.cancel)
+    acks: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _release_lease(session: Session, serial: str, task_id: int, attempt: int) -> bool:
@@ -130,20 +127,46 @@ def apply_started(session: Session, report: StartedReport) -> Effects:
 
 
 def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:
-    if report.running:
-        session.execute(
-            text(
-                "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
-                "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
-            ),
-            {
-                "ids": [r.task_id for r in report.running],
-                "attempts": [r.attempt for r in report.running],
-                "at": datetime.now(UTC),
-            },
-        )
-    return Effects()
+    """Keep the leases of running attempts alive. A heartbeat also stands in for a lost "started"
+    report, and names attempts the record no longer wants (deleted, fenced off): those are told to stop."""
+    effects = Effects()
+    if not report.running:
+        return effects
+    params = {
+        "ids": [r.task_id for r in report.running],
+        "attempts": [r.attempt for r in report.running],
+        "at": datetime.now(UTC),
+        "hub": report.hub,
+    }
+    session.execute(
+        text(
+            "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
+            "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE task SET status = 1, started_at = COALESCE(started_at, :at), hub = :hub "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
+            "WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status = 0 "
+            "AND task.dispatched_at IS NOT NULL"
+        ),
+        params,
+    )
+    wanted = session.execute(
+        text(
+            "SELECT r.task_id, r.attempt "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
+            "JOIN task ON task.id = r.task_id "
+            "AND task.attempt = r.attempt AND task.status IN (0, 1) AND task.stop_requested_at IS NULL"
+        ),
+        params,
+    ).all()
+    keep = {(int(a), int(b)) for a, b in wanted}
+    effects.cancel.extend((r.task_id, r.attempt) for r in report.running if (r.task_id, r.attempt) not in keep)
+    return effects
 
 
 def insert_logs(session: Session, task_id: int, attempt: int, lines: list[LogLine]) -> None:
@@ -220,6 +243,8 @@ def apply_finished(session: Session, report: FinishedReport, settings: Settings)
             )
     if _release_lease(session, report.serial, report.task_id, report.attempt):
         effects.claim_serials.add(report.serial)
+    # Recorded or refused as stale, the hub may forget this report now.
+    effects.acks.append((report.task_id, report.attempt))
     return effects
 
 

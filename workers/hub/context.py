@@ -20,12 +20,17 @@ OFFLINE_REMARK = "device offline"
 
 
 @dataclass
+class ShutdownInterrupt(TaskStopped):
+    """The hub is shutting down and the grace period is over (a stop the user did not ask for)."""
+
+
+@dataclass
 class RunningTask:
     """One attempt on one phone, while it runs. ``interrupt`` wakes the script's waits."""
 
     spec: TaskSpec
     interrupt: threading.Event = field(default_factory=threading.Event)
-    reason: str | None = None  # "stopped" or "offline", set before ``interrupt``
+    reason: str | None = None  # "stopped", "offline" or "shutdown", set before ``interrupt``
     lines: list[LogLine] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,6 +88,8 @@ class HubContext:
     def _raise(self) -> None:
         if self._running.reason == "offline":
             raise ScriptFailure(FailureKind.DEVICE_OFFLINE, OFFLINE_REMARK)
+        if self._running.reason == "shutdown":
+            raise ShutdownInterrupt
         raise TaskStopped
 
 

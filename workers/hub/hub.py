@@ -25,10 +25,10 @@ from shared.broker import get_redis
 from shared.dispatcher.cancel import cancel_key
 from shared.failures import FailureKind
 from shared.messages import DeviceInfo
-from shared.queues import CANCEL_CHANNEL, CLAIM_KEY_PREFIX, device_queue
+from shared.queues import CANCEL_CHANNEL, CLAIM_KEY_PREFIX, ack_key, device_queue
 from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
-from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask
+from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask, ShutdownInterrupt
 from workers.hub.reporter import Reporter
 from workers.scripts import run_script
 from workers.scripts.base import HubEnvironment, ScriptFailure, TaskSpec, TaskStopped
@@ -40,6 +40,8 @@ SERIAL_PATTERN = re.compile(r"[!-~]{1,128}")
 # Serials that cheap phones share; useless as an identity.
 PLACEHOLDER_SERIALS = frozenset({"0123456789ABCDEF", "UNKNOWN", "0000000000000000", "1234567890ABCDEF"})
 CANCEL_POLL_SECONDS = 1.0
+OUTBOX_RESEND_SECONDS = 5.0
+OUTBOX_LIMIT = 100_000
 CLAIM_TTL_SECONDS = 7 * 24 * 3600
 SCREENSHOT_TIMEOUT_SECONDS = 10.0
 
@@ -76,13 +78,18 @@ class Hub:
         self.running: dict[str, RunningTask] = {}  # serial → its running attempt
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.consumer: Any = None  # Celery's consumer, once the worker is ready
+        # Ends of attempts not yet acknowledged by the dispatcher: re-sent until they are, so that a
+        # report lost with the broker (or the dispatcher) is never lost for good.
+        self.outbox: dict[tuple[int, int], tuple[float, dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
         self._last_device_report = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the background threads (once the Celery worker can receive control commands)."""
+    def start(self, consumer: Any) -> None:
+        """Start the background threads once Celery's consumer runs (queues are added through it)."""
+        self.consumer = consumer
         if self.settings.adb_host in ("127.0.0.1", "localhost") and not server_alive(self.settings.adb_port):
             # As `adb devices` would: start the local server (it outlives us, like any adb server).
             AdbServer(self.settings.adb_port).start()
@@ -98,7 +105,26 @@ class Hub:
         log.info("hub_started", hub=self.name, adb=f"{self.settings.adb_host}:{self.settings.adb_port}")
 
     def stop(self) -> None:
+        """Stop taking work; interrupt scripts still running after the grace period."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
+        grace = self.settings.shutdown_grace_seconds
+
+        def interrupt_late() -> None:
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                with self.lock:
+                    if not self.running:
+                        return
+                time.sleep(0.1)
+            with self.lock:
+                late = list(self.running.values())
+            for running in late:
+                log.warning("interrupted_by_shutdown", task_id=running.spec.task_id, grace_seconds=grace)
+                running.stop("shutdown")
+
+        threading.Thread(target=interrupt_late, name="shutdown-grace", daemon=True).start()
 
     # --- devices --------------------------------------------------------------------------------
 
@@ -160,11 +186,14 @@ class Hub:
         for running in lost:
             log.warning("device_lost_mid_task", serial=running.spec.serial, task_id=running.spec.task_id)
             running.stop("offline")
+        consumer = self.consumer
+        # Queue changes run in the consumer's own thread (call_soon): no broadcast through the broker,
+        # so they still work after Redis lost its bindings.
         for serial in sorted(drop):
-            self.app.control.cancel_consumer(device_queue(serial), destination=[self.hostname], reply=False)
+            consumer.call_soon(consumer.cancel_task_queue, device_queue(serial))
             log.info("device_detached", serial=serial)
         for serial in sorted(add):
-            self.app.control.add_consumer(device_queue(serial), destination=[self.hostname], reply=False)
+            consumer.call_soon(consumer.add_task_queue, device_queue(serial))
             log.info("device_attached", serial=serial)
         self.report_devices()
 
@@ -201,6 +230,7 @@ class Hub:
                     running = list(self.running.values())
                 if running:
                     self.reporter.heartbeat([r.ref for r in running])
+                self._resend_unacknowledged()
                 for task in running:
                     lines = task.take_lines()
                     if lines:
@@ -209,6 +239,24 @@ class Hub:
                     self.report_devices()
             except Exception:
                 log.exception("tick_failed")
+
+    def _resend_unacknowledged(self) -> None:
+        with self.lock:
+            pending = list(self.outbox.items())
+        if not pending:
+            return
+        acked = get_redis().mget([ack_key(task_id, attempt) for (task_id, attempt), _ in pending])
+        now = time.monotonic()
+        for (key, (sent_at, report)), ack in zip(pending, acked, strict=True):
+            if ack is not None:
+                with self.lock:
+                    self.outbox.pop(key, None)
+            elif now - sent_at >= OUTBOX_RESEND_SECONDS:
+                log.info("finished_report_resent", task_id=key[0], attempt=key[1])
+                self.reporter.finished_raw(report)
+                with self.lock:
+                    if key in self.outbox:
+                        self.outbox[key] = (now, report)
 
     # --- cancellation ---------------------------------------------------------------------------
 
@@ -300,7 +348,7 @@ class Hub:
         finally:
             with self.lock:
                 self.running.pop(spec.serial, None)
-        self.reporter.finished(
+        report = self.reporter.finished_report(
             task_id=spec.task_id,
             attempt=spec.attempt,
             serial=spec.serial,
@@ -310,6 +358,12 @@ class Hub:
             screenshot_png_b64=base64.b64encode(screenshot).decode() if screenshot else None,
             lines=running.take_lines(),
         )
+        with self.lock:
+            self.outbox[(spec.task_id, spec.attempt)] = (time.monotonic(), report)
+            if len(self.outbox) > OUTBOX_LIMIT:
+                oldest = min(self.outbox, key=lambda k: self.outbox[k][0])
+                self.outbox.pop(oldest)
+        self.reporter.finished_raw(report)
 
     def _execute(self, running: RunningTask, adb_serial: str) -> tuple[Outcome, bytes | None]:
         spec = running.spec
@@ -319,6 +373,8 @@ class Hub:
             context.checkpoint()
             remark = run_script(context)
             return Outcome("completed", remark or "done"), None
+        except ShutdownInterrupt:
+            return Outcome("failed", "interrupted: hub shutting down", FailureKind.HUB_LOST), None
         except TaskStopped:
             return Outcome("failed", "stopped by user", FailureKind.STOPPED), None
         except ScriptFailure as failure:

@@ -48,11 +48,15 @@ class Reporter:
         self.hub = hub
 
     def _send(self, name: str, report: BaseModel) -> bool:
+        return self._send_payload(name, report.model_dump(mode="json"))
+
+    def _send_payload(self, name: str, payload: dict[str, Any]) -> bool:
         try:
             self.app.send_task(
                 name,
-                kwargs=report.model_dump(mode="json"),
+                kwargs=payload,
                 queue=CONTROL_QUEUE,
+                exchange="",
                 routing_key=CONTROL_QUEUE,
                 retry=True,
                 retry_policy=RETRY_POLICY,
@@ -76,8 +80,12 @@ class Reporter:
         report = LogsReport(task_id=task_id, attempt=attempt, serial=serial, lines=lines)
         return self._send(REPORT_LOGS, report)
 
-    def finished(self, **fields: Any) -> bool:
-        return self._send(REPORT_FINISHED, FinishedReport(hub=self.hub, at=now(), **fields))
+    def finished_report(self, **fields: Any) -> dict[str, Any]:
+        """A finished report, ready to send (and to send again until acknowledged)."""
+        return FinishedReport(hub=self.hub, at=now(), **fields).model_dump(mode="json")
+
+    def finished_raw(self, report: dict[str, Any]) -> bool:
+        return self._send_payload(REPORT_FINISHED, report)
 
     def refused(self, task_id: int, attempt: int, serial: str, reason: str, detail: str = "") -> bool:
         report = RefusedReport(

@@ -26,9 +26,9 @@ def make_app(hub_name: str, settings: Settings, hostname: str) -> tuple[Celery, 
         hub.run(order)
 
     @worker_ready.connect(weak=False)
-    def _ready(**_: Any) -> None:
-        # Only now can the worker take the add_consumer commands the device tracker sends.
-        hub.start()
+    def _ready(sender: Any = None, **_: Any) -> None:
+        # The sender is Celery's consumer: the device tracker adds and drops queues through it.
+        hub.start(sender)
 
     @worker_shutting_down.connect(weak=False)
     def _stopping(**_: Any) -> None:
