@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+from pathlib import Path
 
 import adbutils
 import pytest
@@ -120,3 +122,37 @@ def test_packages_props_and_window(dev: adbutils.AdbDevice) -> None:
 )
 def test_small_commands(dev: adbutils.AdbDevice, command: str, expected: str) -> None:
     assert dev.shell(command) == expected
+
+
+def _v2_packets(conn: adbutils.AdbConnection) -> list[tuple[int, bytes]]:
+    packets = []
+    while True:
+        header = conn.read_exact(5)
+        size = int.from_bytes(header[1:], "little")
+        packets.append((header[0], conn.read_exact(size)))
+        if header[0] == 3:
+            return packets
+
+
+@pytest.mark.parametrize("service", ["shell,v2,raw:", "shell,v2,TERM=xterm-256color,raw:", "shell,v2:"])
+def test_shell_v2_service_variants(dev: adbutils.AdbDevice, service: str) -> None:
+    with dev.open_transport(timeout=5) as conn:
+        conn.send_command(service + "echo out; echo err >&2; exit 4")
+        conn.check_okay()
+        packets = _v2_packets(conn)
+    assert packets == [(1, b"out\n"), (2, b"err\n"), (3, b"\x04")]
+
+
+def test_unknown_service_is_refused(dev: adbutils.AdbDevice) -> None:
+    with dev.open_transport(timeout=5) as conn:
+        conn.send_command("framebuffer:")
+        with pytest.raises(adbutils.AdbError):
+            conn.check_okay()
+
+
+def test_wrapper_pins_the_port(adb_server: AdbServer, tmp_path: Path) -> None:
+    wrapper = adb_server.wrapper(tmp_path)
+    out = subprocess.run([str(wrapper), "devices"], capture_output=True, text=True, check=True, timeout=10).stdout
+    assert out.startswith("List of devices attached")
+    explicit = [str(wrapper), "-P", str(adb_server.port), "devices"]
+    assert subprocess.run(explicit, capture_output=True, text=True, check=True, timeout=10).stdout == out

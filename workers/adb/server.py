@@ -98,7 +98,12 @@ class AdbServer:
         """An ``adb`` wrapper pinned to this server's port. Point ``ADBUTILS_ADB_PATH`` at it, and
         anything adbutils starts on its own (``adb start-server``) lands on this port, not 5037."""
         path = directory / f"adb-{self.port}"
-        path.write_text(f'#!/bin/sh\nexec "{self.binary}" -P {self.port} "$@"\n')
+        # A caller that names its own port (-P) keeps it; everything else goes to this server.
+        path.write_text(
+            "#!/bin/sh\n"
+            f'case " $* " in *" -P "*) exec "{self.binary}" "$@" ;; esac\n'
+            f'exec "{self.binary}" -P {self.port} "$@"\n'
+        )
         path.chmod(0o755)
         return path
 
