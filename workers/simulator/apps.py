@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,6 +32,10 @@ class Draft:
     title: str = ""
     caption: str = ""
     placement: str = ""
+    sound: str = ""
+    sound_query: str = ""
+    original_volume: int = 100
+    added_volume: int = 100
 
 
 @dataclass
@@ -79,6 +84,9 @@ class SocialApp:
     upload: Upload | None = None
     status_text: str | None = None
     posts: list[PostRecord] = field(default_factory=list)
+    selected_media: list[str] = field(default_factory=list)
+    # The phone's media store, newest first, as (path, kind): what the in-app gallery lists.
+    gallery_source: Callable[[], list[tuple[str, str]]] | None = None
 
     # -- identity --------------------------------------------------------------------------
     def rid(self, name: str) -> str:
@@ -183,6 +191,9 @@ class SocialApp:
             files=list(draft.files),
             placement=draft.placement,
             posted_at=time.time(),
+            sound=draft.sound,
+            original_volume=draft.original_volume,
+            added_volume=draft.added_volume if draft.sound else None,
         )
         self.posts.append(record)
         self.status_text = self.done_text(draft)
@@ -234,8 +245,8 @@ class SocialApp:
             self.draft = None
         return True
 
-    def handle(self, action: str, now: float) -> None:
-        """A tap on a view with ``action``."""
+    def handle(self, action: str, now: float, point: tuple[int, int] | None = None) -> None:
+        """A tap (at ``point``) on a view with ``action``."""
         gate = self.gate()
         # A banned account can still reach the account switcher, as in the real apps.
         switching = action in ("open_switcher", "close_switcher") or action.startswith("switch:")
@@ -265,7 +276,7 @@ class SocialApp:
         elif action == "post" and self.draft is not None:
             self.start_upload(now)
         else:
-            self.handle_flow(action)
+            self.handle_flow(action, point)
 
     # -- drawing ----------------------------------------------------------------------------
     def render(self, canvas: Canvas, now: float) -> Node:
@@ -306,7 +317,7 @@ class SocialApp:
         """The screen the back key leads to from the current one."""
         raise NotImplementedError
 
-    def handle_flow(self, action: str) -> None:
+    def handle_flow(self, action: str, point: tuple[int, int] | None) -> None:
         """Taps specific to the posting flow."""
         raise NotImplementedError
 
@@ -375,15 +386,75 @@ class TikTokApp(SocialApp):
 
     def back_target(self) -> str:
         """publish → editor → home; profile/switcher step back."""
-        return {"publish": "editor", "editor": "home", "switcher": "profile", "profile": "home"}.get(
-            self.screen, "home"
-        )
+        return {
+            "publish": "editor",
+            "editor": "home",
+            "switcher": "profile",
+            "profile": "home",
+            "camera": "home",
+            "gallery": "camera",
+            "sounds": "editor",
+            "volume": "editor",
+        }.get(self.screen, "home")
 
-    def handle_flow(self, action: str) -> None:
-        """Next in the editor."""
-        if action == "next" and self.screen == "editor" and self.draft is not None:
+    def handle_flow(self, action: str, point: tuple[int, int] | None) -> None:
+        """The create button, the in-app gallery, sounds, volumes, and Next in the editor."""
+        draft = self.draft
+        if action == "create":
+            self.screen = "camera"
+            self.draft = None
+        elif action == "open_gallery" and self.screen == "camera":
+            self.screen = "gallery"
+            self.selected_media = []
+        elif action.startswith("pick:") and self.screen == "gallery":
+            path = action.split(":", 1)[1]
+            if path in self.selected_media:
+                self.selected_media.remove(path)
+            else:
+                self.selected_media.append(path)
+        elif action == "gallery_next" and self.screen == "gallery":
+            kinds = dict(self.gallery_source() if self.gallery_source else [])
+            picked = [kinds.get(path, "") for path in self.selected_media]
+            if picked and len(set(picked)) == 1 and not (picked[0] == "video" and len(picked) > 1):
+                self.draft = Draft(kind=picked[0], files=list(self.selected_media))
+                self.screen = "editor"
+        elif draft is None:
+            return
+        elif action == "next" and self.screen == "editor":
             self.screen = "publish"
-            self.draft.placement = "feed"
+            draft.placement = "feed"
+        elif action == "open_sounds" and self.screen == "editor":
+            self.screen = "sounds"
+            draft.sound_query = ""
+            self.focused_field = None
+        elif action.startswith("sound:") and self.screen == "sounds":
+            draft.sound = action.split(":", 1)[1]
+            self.focused_field = None
+            self.screen = "editor"
+        elif action == "open_volume" and self.screen == "editor":
+            self.screen = "volume"
+        elif action == "volume_done" and self.screen == "volume":
+            self.screen = "editor"
+        elif action.startswith("volume:") and point is not None:
+            _, which, left, right = action.split(":")
+            value = round((point[0] - int(left)) / max(1, int(right) - int(left)) * 100)
+            setattr(draft, f"{which}_volume", max(0, min(100, value)))
+
+    SOUNDS: ClassVar[tuple[str, ...]] = (
+        "Espresso - Sabrina Carpenter",
+        "Flowers - Miley Cyrus",
+        "Paint The Town Red - Doja Cat",
+        "Lofi beats to study to",
+        "Summer vibes (instrumental)",
+        "Cupid (Twin Ver.) - FIFTY FIFTY",
+        "Original sound - phonefleet",
+    )
+
+    def sound_results(self, query: str) -> list[str]:
+        """The sound picker's list: recommendations, or titles containing the query."""
+        if not query.strip():
+            return list(self.SOUNDS[:5])
+        return [title for title in self.SOUNDS if query.strip().lower() in title.lower()]
 
     def uploading_text(self, percent: int) -> str:
         """TikTok's progress strip."""
@@ -406,7 +477,7 @@ class TikTokApp(SocialApp):
         tabs = [
             ("tab_home", "Home", "nav:home"),
             ("tab_friends", "Friends", "nav:home"),
-            ("tab_create", "", "nav:home"),
+            ("tab_create", "", "create"),
             ("tab_inbox", "Inbox", "nav:home"),
             ("tab_profile", "Profile", "nav:profile"),
         ]
@@ -486,13 +557,91 @@ class TikTokApp(SocialApp):
             nodes = [
                 _button(c, (20, 100, 140, 220), r("editor_back"), "", "back", desc="Back"),
                 Node("android.view.View", c.box(0, 240, 1080, 2000), r("editor_preview"), desc="Preview"),
-                _button(c, (300, 110, 780, 210), r("editor_add_sound"), "Add sound", "noop"),
+                _button(
+                    c,
+                    (300, 110, 780, 210),
+                    r("editor_add_sound"),
+                    (draft.sound if draft else "") or "Add sound",
+                    "open_sounds",
+                ),
+                _button(c, (900, 300, 1060, 420), r("editor_volume"), "Volume", "open_volume"),
                 _button(c, (560, 2180, 1040, 2300), r("editor_next"), "Next", "next"),
             ]
             if draft is not None and draft.kind == "images":
                 mode = _text(c, (40, 2050, 300, 2130), r("editor_photo_mode"), "Photo", selected=True)
                 count = _text(c, (320, 2050, 700, 2130), r("editor_photo_count"), f"{len(draft.files)} photos")
                 nodes += [mode, count]
+            return nodes
+        if screen == "camera":
+            return [
+                _button(c, (20, 100, 140, 220), r("camera_close"), "", "nav:home", desc="Close"),
+                _button(c, (440, 1900, 640, 2100), r("camera_record"), "", "noop", desc="Record"),
+                _button(c, (760, 1940, 1000, 2080), r("camera_upload"), "Upload", "open_gallery"),
+            ]
+        if screen == "gallery":
+            items = self.gallery_source() if self.gallery_source else []
+            nodes = [_text(c, (40, 100, 600, 200), r("gallery_title"), "All")]
+            for index, (path, _kind) in enumerate(items[:24]):
+                left, top = (index % 3) * 360, 240 + (index // 3) * 360
+                picked = path in self.selected_media
+                node = Node(
+                    "android.widget.FrameLayout",
+                    c.box(left, top, left + 350, top + 350),
+                    r("gallery_item"),
+                    desc=path.rsplit("/", 1)[-1],
+                    action=f"pick:{path}",
+                    checkable=True,
+                    checked=picked,
+                )
+                nodes.append(node)
+            selected = len(self.selected_media)
+            nodes.append(
+                _button(
+                    c,
+                    (700, 2180, 1040, 2300),
+                    r("gallery_next"),
+                    f"Next ({selected})" if selected else "Next",
+                    "gallery_next",
+                )
+            )
+            return nodes
+        if screen == "sounds":
+            draft = self.draft
+            assert draft is not None
+            nodes = [
+                _text(c, (40, 100, 600, 200), r("sounds_title"), "Sounds"),
+                _edit(
+                    c,
+                    (40, 220, 1040, 330),
+                    r("sound_search"),
+                    draft.sound_query,
+                    "Search",
+                    "sound_query",
+                    self.focused_field == "sound_query",
+                ),
+            ]
+            for index, title in enumerate(self.sound_results(draft.sound_query)):
+                top = 360 + index * 140
+                nodes.append(_button(c, (40, top, 1040, top + 130), r("sound_item"), title, f"sound:{title}"))
+            return nodes
+        if screen == "volume":
+            draft = self.draft
+            assert draft is not None
+            nodes = [_text(c, (40, 1500, 1040, 1580), r("volume_title"), "Volume")]
+            for index, (which, label) in enumerate((("original", "Original sound"), ("added", "Added sound"))):
+                top = 1620 + index * 200
+                box = c.box(140, top, 940, top + 120)
+                value = getattr(draft, f"{which}_volume")
+                slider = Node(
+                    "android.widget.SeekBar",
+                    box,
+                    r(f"volume_{which}"),
+                    str(value),
+                    desc=label,
+                    action=f"volume:{which}:{box[0]}:{box[2]}",
+                )
+                nodes.append(slider)
+            nodes.append(_button(c, (760, 2180, 1040, 2300), r("volume_done"), "Done", "volume_done"))
             return nodes
         if screen == "publish":
             draft = self.draft
@@ -560,7 +709,7 @@ class InstagramApp(SocialApp):
             "profile": "home",
         }.get(self.screen, "home")
 
-    def handle_flow(self, action: str) -> None:
+    def handle_flow(self, action: str, point: tuple[int, int] | None) -> None:
         """Placement choice and Next."""
         draft = self.draft
         if draft is None:

@@ -32,6 +32,9 @@ class PostRecord:
     files: list[str]
     placement: str  # "feed" (TikTok), or Instagram's "reel" / "story" / "post"
     posted_at: float
+    sound: str = ""  # the added sound's title, "" for none
+    original_volume: int = 100  # percent
+    added_volume: int | None = None  # percent, when a sound was added
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

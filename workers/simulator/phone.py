@@ -359,6 +359,7 @@ class SimulatedPhone:
     def install_app(self, app: SocialApp) -> SocialApp:
         """Install a social app (a clone is the same app under another package name)."""
         with self.lock:
+            app.gallery_source = self._gallery
             self.apps[app.package] = app
             self.packages.add(app.package)
             return app
@@ -464,6 +465,11 @@ class SimulatedPhone:
             entry = MediaEntry(next(self._media_ids), full, mime, kind)
             self.media[full] = entry
             return entry
+
+    def _gallery(self) -> list[tuple[str, str]]:
+        # What an app's media picker shows: scanned photos and videos, newest first.
+        rows = self.media_rows("content://media/external/file")
+        return [(row.path, row.volume_kind) for row in reversed(rows) if row.volume_kind in ("video", "images")]
 
     def media_rows(self, uri: str) -> list[MediaEntry]:
         """The rows a content query on ``uri`` sees (deleted files drop out, as a rescan would do)."""
@@ -616,7 +622,7 @@ class SimulatedPhone:
             elif action.startswith("launch:"):
                 self.launch(action.split(":", 1)[1])
             elif app is not None and node.package == app.package:
-                app.handle(action, time.monotonic())
+                app.handle(action, time.monotonic(), (x, y))
 
     def keyevent(self, code: int) -> None:
         """``input keyevent``: the keys scripts use (home, back, delete, power)."""
