@@ -241,3 +241,26 @@ def test_bad_configs(make_ctx: MakeContext, media_root: Path) -> None:
     _fails(
         make_ctx({"material_list": [str(media_root / "clips/one.mp4")], "post_way": "useSound"}), FailureKind.BAD_CONFIG
     )
+
+
+def test_add_button_with_custom_sound_and_volumes(
+    make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path
+) -> None:
+    files = [str(media_root / "cats/cat1.jpg"), str(media_root / "cats/cat2.jpg")]
+    config = {"content_type": 1, "material_list": files, "post_way": "addButton", "add_sound": "custom",
+              "custom_sound_keyword": "lofi", "origin_sound_volume": 30, "add_sound_volume": 80,
+              "sound_wait_time": 0, "captions": "via the + button", "upload_wait_time": 0}  # fmt: skip
+    assert run_script(make_ctx(config)) == "posted 2 images to tiktok as @alice"
+    [post] = phone.posts()
+    assert (post.sound, post.original_volume, post.added_volume) == ("Lofi beats to study to", 30, 80)
+    assert len(post.files) == 2 and post.caption == "via the + button"
+
+
+def test_named_sound_and_missing_sound(make_ctx: MakeContext, phone: SimulatedPhone, media_root: Path) -> None:
+    video = [str(media_root / "clips/one.mp4")]
+    config = {"material_list": video, "add_sound": 1, "sound_name": "Flowers", "sound_wait_time": 0,
+              "upload_wait_time": 0}  # fmt: skip
+    run_script(make_ctx(config))
+    assert phone.posts()[0].sound == "Flowers - Miley Cyrus"
+    _fails(make_ctx({**config, "sound_name": "no such tune"}), FailureKind.MATERIAL_MISSING)
+    _fails(make_ctx({**config, "post_way": "addButton"}, platform="instagram"), FailureKind.BAD_CONFIG)

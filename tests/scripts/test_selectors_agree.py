@@ -24,6 +24,13 @@ def _walk(app: SocialApp, kind: str) -> dict[str, Screen]:
     app.add_account("bob")
     app.launch()
     seen["home"] = _screen(app)
+    if app.platform == "tiktok":
+        app.gallery_source = lambda: [("/storage/emulated/0/DCIM/a.mp4", kind)]
+        app.handle("create", 0)
+        seen["camera"] = _screen(app)
+        app.handle("open_gallery", 0)
+        seen["gallery"] = _screen(app)
+        app.handle("nav:home", 0)
     app.handle("nav:profile", 0)
     seen["profile"] = _screen(app)
     app.handle("open_switcher", 0)
@@ -34,6 +41,13 @@ def _walk(app: SocialApp, kind: str) -> dict[str, Screen]:
         seen["share_choice"] = _screen(app)
         app.handle("choose:reel" if kind == "video" else "choose:post", 0)
     seen["editor"] = _screen(app)
+    if app.platform == "tiktok":
+        app.handle("open_sounds", 0)
+        seen["sounds"] = _screen(app)
+        app.handle("sound:Flowers - Miley Cyrus", 0)
+        app.handle("open_volume", 0)
+        seen["volume"] = _screen(app)
+        app.handle("volume_done", 0)
     app.handle("next", 0)
     seen["publish"] = _screen(app)
     app.upload_seconds = 1000
@@ -73,6 +87,28 @@ WHERE = {
     "banned_account": "banned",
     "banned_switch_account": "banned",
 }
+
+
+# TikTok's create-button path, sound picker and volume panel
+WHERE.update(
+    {
+        "create_button": "home",
+        "camera": "camera",
+        "camera_upload": "camera",
+        "gallery": "gallery",
+        "gallery_item": "gallery",
+        "gallery_next": "gallery",
+        "add_sound": "editor",
+        "volume_button": "editor",
+        "sounds": "sounds",
+        "sound_search": "sounds",
+        "sound_item": "sounds",
+        "volume_panel": "volume",
+        "volume_original": "volume",
+        "volume_added": "volume",
+        "volume_done": "volume",
+    }
+)
 
 
 @pytest.mark.parametrize(("platform", "app_class"), [("tiktok", TikTokApp), ("instagram", InstagramApp)])

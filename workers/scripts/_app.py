@@ -175,6 +175,57 @@ class AppDriver:
         if not result.ok or "Error" in result.stderr:
             raise ScriptFailure(FailureKind.SCRIPT_ERROR, f"share intent refused: {result.stderr.strip()[:300]}")
 
+    def pick_in_gallery(self, names: list[str]) -> None:
+        """The create button's path: camera → Upload → select the files by name → Next."""
+        self.tap("create_button")
+        self.tap("camera_upload")
+        _, screen = self.wait_for("gallery")
+        for name in names:
+            item = next((v for v in screen.find_all(self.sel.get("gallery_item")) if v.desc == name), None)
+            if item is None:
+                raise ScriptFailure(FailureKind.MATERIAL_MISSING, f"{name} is not in {self.sel.platform}'s gallery")
+            self.tap_view(item)
+            _, screen = self.wait_for("gallery")
+        self.tap("gallery_next", screen)
+
+    def add_sound(self, query: str, prefer: str) -> str:
+        """Editor → sound picker; search ``query`` (if any), pick the first result containing
+        ``prefer`` (or the first one); back in the editor. Returns the sound's title."""
+        self.tap("add_sound")
+        _, screen = self.wait_for("sounds")
+        if query:
+            self.type_text("sound_search", query)
+            _, screen = self.wait_for("sounds")
+        results = screen.find_all(self.sel.get("sound_item"))
+        wanted = prefer.lower().strip()
+        choice = next((v for v in results if wanted and wanted in v.text.lower()), results[0] if results else None)
+        if choice is None:
+            self.session.key("KEYCODE_BACK")
+            raise ScriptFailure(FailureKind.MATERIAL_MISSING, f"no sound found for {query!r}")
+        self.tap_view(choice)
+        self.wait_for("editor")
+        return choice.text
+
+    def set_volumes(self, original: int, added: int) -> None:
+        """Editor → volume panel: drag both sliders to the percentages, check them, Done."""
+        self.tap("volume_button")
+        _, screen = self.wait_for("volume_panel")
+        for name, value in (("volume_original", original), ("volume_added", added)):
+            slider = screen.find(self.sel.get(name))
+            if slider is None:
+                raise ScriptFailure(FailureKind.TIMEOUT, f"{name} not on the volume panel")
+            left, top, right, bottom = slider.bounds
+            x = min(right - 1, left + round((right - left) * value / 100))
+            self.session.tap(x, (top + bottom) // 2)
+            _, screen = self.wait_for("volume_panel")
+            shown = screen.find(self.sel.get(name))
+            if shown is None or shown.text != str(value):
+                raise ScriptFailure(
+                    FailureKind.SCRIPT_ERROR, f"{name}: asked {value}, the app shows {shown and shown.text}"
+                )
+        self.tap("volume_done", screen)
+        self.wait_for("editor")
+
     def type_text(self, field: str, text: str) -> None:
         """Put ``text`` into a field exactly (emoji and all) and check that it arrived intact."""
         _, screen = self.wait_for(field)

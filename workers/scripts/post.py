@@ -43,17 +43,19 @@ def _config(ctx: ScriptContext) -> PostConfig:
 
 def _unsupported(config: PostConfig, platform: str) -> str | None:
     """Options of TikMatrix's table this script cannot carry out yet (failing beats ignoring them)."""
-    if config.post_way != "share":
-        return f"post_way {config.post_way!r} (only 'share' is implemented)"
-    if config.add_sound in ("1", "custom"):
-        return f"add_sound {config.add_sound!r} (adding sounds is not implemented)"
+    if config.post_way == "useSound":
+        return "post_way 'useSound' (only 'share' and, on TikTok, 'addButton' are implemented)"
+    if platform == "instagram" and config.post_way == "addButton":
+        return "post_way 'addButton' on Instagram (only 'share' is implemented there)"
+    if platform == "instagram" and config.add_sound in ("1", "custom"):
+        return f"add_sound {config.add_sound!r} on Instagram (sounds are implemented for TikTok)"
     if platform == "tiktok" and config.add_product_link == 1:
         return "add_product_link 1 (product links are not implemented)"
     return None
 
 
-def _publish_media(session: DeviceSession, material: Material) -> str:
-    """Push one file (skipped when the phone already has it) and return its content:// URI."""
+def _publish_media(session: DeviceSession, material: Material) -> tuple[str, str]:
+    """Push one file (skipped when the phone already has it); return its content:// URI and name."""
     sha256, md5 = file_digest(material.path)
     name = f"{sha256[:20]}{material.extension}"
     remote = f"{REMOTE_DIR}/{name}"
@@ -77,7 +79,7 @@ def _publish_media(session: DeviceSession, material: Material) -> str:
             if line.startswith("Row:") and "_id=" in line:
                 media_id = line.split("_id=", 1)[1].split(",", 1)[0].strip()
                 if media_id.isdigit():
-                    return f"{base}/{media_id}"
+                    return f"{base}/{media_id}", name
         if time.monotonic() > deadline:
             raise ScriptFailure(FailureKind.TIMEOUT, f"{remote}: the media scanner did not index it")
         session.ctx.sleep(0.3)
@@ -124,17 +126,30 @@ def run(ctx: ScriptContext) -> str:
         account = app.current_account()
     ctx.log("account ready", account=account, package=package)
 
-    uris = [_publish_media(session, material) for material in materials]
+    published = [_publish_media(session, material) for material in materials]
+    uris = [uri for uri, _ in published]
+    names = [name for _, name in published]
     ctx.log("media on the phone", uris=uris)
     ctx.checkpoint()
 
-    mime = materials[0].mime if len(materials) == 1 else f"{'video' if kind == 'video' else 'image'}/*"
-    app.share(uris, mime)
+    if config.post_way == "addButton":
+        app.pick_in_gallery(names)
+    else:
+        mime = materials[0].mime if len(materials) == 1 else f"{'video' if kind == 'video' else 'image'}/*"
+        app.share(uris, mime)
     if platform == "instagram":
         app.wait_for("share_choice")
         choice = "choose_story" if config.placement == "story" else "choose_reel" if kind == "video" else "choose_post"
         app.tap(choice)
     app.wait_for("editor")
+    if config.add_sound in ("1", "custom"):
+        query = config.custom_sound_keyword if config.add_sound == "custom" else config.sound_name
+        sound = app.add_sound(query, config.sound_name if config.add_sound == "1" else "")
+        ctx.log("sound added", sound=sound)
+        if config.sound_wait_time:
+            ctx.sleep(config.sound_wait_time)  # the app downloads the sound meanwhile
+        app.set_volumes(config.origin_sound_volume, config.add_sound_volume)
+    ctx.checkpoint()
     app.tap("editor_next")
     app.wait_for("publish")
     ctx.checkpoint()
