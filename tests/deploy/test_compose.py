@@ -204,8 +204,9 @@ def test_long_running_services_restart_and_report_health(services: dict[str, Any
 
 
 def test_celery_pings_name_the_real_nodes(services: dict[str, Any]) -> None:
-    # The healthchecks ping the Celery node each process names itself.
-    assert '"dispatcher@%h"' in inspect.getsource(dispatcher_service.main)
+    # The healthchecks ping the Celery node each process names itself: dispatcher@<host name>.
+    source = inspect.getsource(dispatcher_service)
+    assert re.search(r'"dispatcher@(%h|\{socket\.gethostname\(\)\})"', source)
     dispatcher_probe = services["dispatcher"]["healthcheck"]["test"][-1]
     assert 'inspect ping -d "dispatcher@$(hostname)"' in dispatcher_probe
     assert '-b "$PHONEFLEET_BROKER_URL"' in dispatcher_probe
