@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.accounts.endpoints import router as accounts_router
 from api.devices.endpoints import router as devices_router
 from api.errors import install_error_handlers
+from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.license.endpoints import router as license_router
 from api.middleware import BodySizeLimit
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for router in (tasks_router, accounts_router, devices_router, license_router):
+    for router in (tasks_router, accounts_router, devices_router, license_router, events_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     if settings.cors_origins:
