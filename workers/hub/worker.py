@@ -8,7 +8,7 @@ import structlog
 from celery import Celery
 from celery.signals import setup_logging, worker_ready, worker_shutting_down
 
-from shared.broker import get_celery
+from shared.broker import get_celery, run_worker
 from shared.queues import RUN_TASK, hub_queue
 from shared.settings import Settings, get_settings
 from workers.hub.hub import Hub, default_hostname
@@ -47,23 +47,4 @@ def main(hub_name: str, concurrency: int, loglevel: str) -> None:
     settings = get_settings()
     hostname = default_hostname(hub_name)
     app, _ = make_app(hub_name, settings, hostname)
-    app.worker_main(
-        [
-            "worker",
-            "--queues",
-            hub_queue(hub_name),
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            hostname,
-            "--loglevel",
-            loglevel,
-            "--prefetch-multiplier",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "--task-events",
-        ]
-    )
+    run_worker(app, queues=[hub_queue(hub_name)], concurrency=concurrency, hostname=hostname, loglevel=loglevel)
