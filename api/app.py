@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.accounts.endpoints import router as accounts_router
+from api.dashboard.endpoints import router as dashboard_router
 from api.devices.endpoints import router as devices_router
 from api.errors import install_error_handlers
 from api.events.endpoints import router as events_router
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (tasks_router, accounts_router, devices_router, license_router, events_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(dashboard_router)
     app.include_router(health_router)
     if settings.cors_origins:
         app.add_middleware(

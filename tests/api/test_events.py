@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,9 @@ def test_a_database_outage_is_told_once_in_the_envelopes_words() -> None:
                     received.append((event.name, event.data))
             return received
 
-    received = asyncio.run(scenario())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        received = pool.submit(asyncio.run, scenario()).result(timeout=10)
     assert len(received) == 1, received
     name, data = received[0]
     envelope = json.loads(data)

@@ -1,0 +1,1 @@
+"""The web dashboard for operators: static files served by the api, using the public API only."""
