@@ -146,6 +146,9 @@ def simulate(
     ready_file: Annotated[
         Path | None, typer.Option(help="write serials, accounts and control URL here when ready")
     ] = None,
+    first_serial: Annotated[
+        str | None, typer.Option(help="ro.serialno of the first phone, which is its phonefleet serial")
+    ] = None,
 ) -> None:
     """Start simulated phones (adbd on loopback ports) and attach them to a real adb server."""
     import json
@@ -184,6 +187,7 @@ def simulate(
             control_port,
             accounts_per_app=accounts_per_app,
             upload_seconds=upload_seconds,
+            first_serialno=first_serial,
             on_ready=write_ready,
         )
     finally:

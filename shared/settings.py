@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     media_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     media_cache_dir: Path | None = None
     download_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    media_cache_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    # TikMatrix clients send paths of the Windows desktop they ran on: map their folders to the hub's.
+    media_path_map: dict[str, Path] = Field(default_factory=dict)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, description="on SIGTERM, running scripts get this long")
 
     # Flower, the Celery dashboard.

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 PHONEFLEET = str(Path(sys.executable).with_name("phonefleet"))
+DEMO_SERIAL = "device_serial_1"  # the serial of the seed's curl example
+# The start of an MP4 file (ftyp box) and some padding: enough for the phones and the media checks.
+DEMO_VIDEO = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64 * 1024)
 
 
 @dataclass
@@ -113,21 +116,28 @@ class Stack:
             Child("flower", ["flower"]),
         ]
         if self.demo:
-            self.children.append(
-                Child("simulator", ["simulate", "--phones", str(self.phones), "--ready-file", str(self._ready_file)])
-            )
+            args = ["simulate", "--phones", str(self.phones), "--ready-file", str(self._ready_file)]
+            self.children.append(Child("simulator", [*args, "--first-serial", DEMO_SERIAL]))
 
     @property
     def _ready_file(self) -> Path:
         return self.settings.data_dir / "simulator.json"
 
-    def _start_demo_adb(self, env: dict[str, str]) -> None:
-        """Simulated phones get an adb server of their own, so a real one on 5037 is left alone."""
+    def _start_demo(self, env: dict[str, str]) -> None:
+        """Simulated phones get an adb server of their own (a real one on 5037 is left alone), and a
+        media folder with the seed example's video, which the seed names by its Windows path."""
         from workers.adb.server import AdbServer
 
         self._adb = AdbServer().start()
         env["PHONEFLEET_ADB_PORT"] = str(self._adb.port)
         self._ready_file.unlink(missing_ok=True)
+        media = self.settings.data_dir / "demo-media"
+        media.mkdir(parents=True, exist_ok=True)
+        video = media / "video1.mp4"
+        if not video.exists():
+            video.write_bytes(DEMO_VIDEO)
+        env.setdefault("PHONEFLEET_MEDIA_ROOTS", str(media))
+        env.setdefault("PHONEFLEET_MEDIA_PATH_MAP", json.dumps({"C:/Videos": str(media)}))
 
     def _register_demo_accounts(self, database_url: str) -> bool:
         """Once the simulator is up, record its phones' accounts so usernames mode works in the demo."""
@@ -171,7 +181,7 @@ class Stack:
         try:
             env = self.prepare()
             if self.demo:
-                self._start_demo_adb(env)
+                self._start_demo(env)
             self.plan_children(env)
             for child in self.children:
                 child.start(env, logs)

@@ -67,6 +67,8 @@ class Hub:
             media_roots=tuple(settings.media_roots),
             media_cache_dir=settings.media_cache(),
             download_max_bytes=settings.download_max_bytes,
+            media_cache_max_bytes=settings.media_cache_max_bytes,
+            path_map=tuple(settings.media_path_map.items()),
         )
         # A phone's phonefleet serial is its adb serial, except on network transports ("host:port"),
         # where it is the phone's own ro.serialno: the same phone keeps its identity over USB and Wi-Fi.

@@ -25,7 +25,7 @@ import httpx
 
 from shared.failures import FailureKind
 from shared.scripts import PostConfig
-from workers.scripts.base import HubEnvironment, ScriptFailure
+from workers.scripts.base import WINDOWS_DRIVE, HubEnvironment, ScriptFailure
 
 VIDEO_TYPES = {
     ".mp4": "video/mp4",
@@ -219,7 +219,13 @@ def resolve_materials(
     if config.material_list:
         cache = MediaCache(env)
         found: list[Material] = []
-        for item in config.material_list:
+        for given in config.material_list:
+            item = env.local_path(given)
+            if WINDOWS_DRIVE.match(item):
+                raise ScriptFailure(
+                    FailureKind.PATH_REFUSED,
+                    f"{given}: a Windows path; map its folder to one on the hub with PHONEFLEET_MEDIA_PATH_MAP",
+                )
             scheme = urllib.parse.urlsplit(item).scheme.lower()
             if scheme in ("http", "https"):
                 path = cache.fetch(item, between_chunks)
@@ -237,7 +243,7 @@ def resolve_materials(
         # A video post publishes one video; an image post publishes every listed image.
         return found[:1] if kind == "video" else found
     if config.material_source == "localFolder":
-        folder = safe_local_path(config.material_path, env.media_roots)
+        folder = safe_local_path(env.local_path(config.material_path), env.media_roots)
         if not folder.is_dir():
             raise ScriptFailure(FailureKind.MATERIAL_MISSING, f"{config.material_path}: not a folder")
         picked = _pick(_files_of_kind(folder, kind, recursive=False), count, seed, config.material_path)

@@ -9,6 +9,7 @@ task's log. Scripts never touch the database or the broker.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ from typing import Any, Protocol
 import adbutils
 
 from shared.failures import FailureKind
+
+WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 
 
 class TaskStopped(Exception):
@@ -54,6 +57,25 @@ class HubEnvironment:
     download_max_bytes: int = 512 * 1024 * 1024
     # Downloads are kept by content hash; beyond this total the least recently used are evicted.
     media_cache_max_bytes: int = 4 * 1024 * 1024 * 1024
+    # Client path prefix → hub folder, for paths written for another machine ("C:/Videos" → /srv/media).
+    path_map: tuple[tuple[str, Path], ...] = ()
+
+    def local_path(self, raw: str) -> str:
+        """``raw`` with the longest matching ``path_map`` prefix replaced by its hub folder.
+
+        Client prefixes compare with ``/`` for ``\\`` and, for Windows drive paths, ignoring case.
+        """
+        given = raw.replace("\\", "/")
+        best: tuple[int, str] | None = None
+        for prefix, folder in self.path_map:
+            norm = prefix.replace("\\", "/").rstrip("/")
+            windows = bool(WINDOWS_DRIVE.match(norm))
+            head = given[: len(norm)]
+            same = head.lower() == norm.lower() if windows else head == norm
+            rest = given[len(norm) :]
+            if same and (rest == "" or rest.startswith("/")) and (best is None or len(norm) > best[0]):
+                best = (len(norm), str(folder) + rest)
+        return best[1] if best else raw
 
 
 class ScriptContext(Protocol):

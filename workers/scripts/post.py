@@ -4,11 +4,11 @@ Steps, with a stop checkpoint between each: validate the config; find the materi
 launch the app fresh and switch to the task's account; push the files to
 ``/sdcard/DCIM/phonefleet/`` and have the media scanner index them; open the app's share activity
 with their content:// URIs; walk the editor to the caption screen; type the caption (spintax resolved;
-TikTok's ``title##description`` split) through ADBKeyBoard; post; wait ``upload_wait_time`` and then
-for the app's confirmation.
+TikTok's ``title##description`` split) through ADBKeyBoard; post; wait for the app's confirmation,
+at most ``upload_wait_time`` (the upload) plus ``confirm_timeout`` (a phonefleet extension of
+script_config) seconds.
 
-Screens are found through ``selectors/<platform>.json``. phonefleet extension: ``confirm_timeout``
-(seconds, in script_config) bounds the wait for the confirmation after ``upload_wait_time``.
+Screens are found through ``selectors/<platform>.json``.
 """
 
 from __future__ import annotations
@@ -160,9 +160,8 @@ def run(ctx: ScriptContext) -> str:
     ctx.checkpoint()
     app.tap("post_button")
     ctx.log("posting", upload_wait_time=config.upload_wait_time)
-    if config.upload_wait_time:
-        ctx.sleep(config.upload_wait_time)
-    app.wait_for("posted", timeout=confirm_timeout)
+    # upload_wait_time bounds the upload; the phone is released as soon as the app confirms the post.
+    app.wait_for("posted", timeout=config.upload_wait_time + confirm_timeout)
 
     what = "video" if kind == "video" else f"{len(materials)} image{'s' if len(materials) > 1 else ''}"
     where = platform if platform == "tiktok" else f"instagram {config.placement}"

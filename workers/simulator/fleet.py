@@ -262,6 +262,7 @@ def serve_fleet(
     adb_host: str = "127.0.0.1",
     control_host: str = "127.0.0.1",
     upload_seconds: float = 1.0,
+    first_serialno: str | None = None,
     ready_file: Path | None = None,
     stop_event: threading.Event | None = None,
     on_ready: Callable[[Fleet], None] | None = None,
@@ -279,7 +280,11 @@ def serve_fleet(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
-        fleet.add_phones(phones, accounts_per_app=accounts_per_app, upload_seconds=upload_seconds)
+        made = [SimulatedPhone(upload_seconds=upload_seconds) for _ in range(phones)]
+        if first_serialno and made:
+            # The demo names one phone after the seed's example serial, so its curl example runs as is.
+            made[0].props["ro.serialno"] = made[0].props["ro.boot.serialno"] = first_serialno
+        fleet.add_phones(phones, accounts_per_app=accounts_per_app, phones=made)
         fleet.serve_control(control_port, control_host)
         summary = {"serials": fleet.serials, "adb_port": adb_port, "control_url": fleet.control_url}
         if ready_file is not None:
