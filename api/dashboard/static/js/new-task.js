@@ -16,7 +16,7 @@ function postFields() {
     h(
       "div",
       { class: "fields" },
-      field("Platform", select("platform", [["", "from the account (or TikTok)"], ["tiktok", "TikTok"], ["instagram", "Instagram"]], "")),
+      field("Platform", select("platform", [["", "auto (the account's)"], ["tiktok", "TikTok"], ["instagram", "Instagram"]], "")),
       field("Content type", select("content_type", [["0", "video"], ["1", "images"]], "0")),
       field("Image count", number("image_count", 1, 1, 35)),
       field("Captions", h("textarea", { name: "captions", rows: 3, placeholder: "{Hi|Hello} title##description #tag" }), { class: "wide" }),
