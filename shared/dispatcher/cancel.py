@@ -31,20 +31,20 @@ def cancel_key(task_id: int) -> str:
     return f"{CANCEL_KEY_PREFIX}{task_id}"
 
 
+def cancel_channel(client: redis.Redis) -> str:
+    """The stop channel of this Redis database. Pub/sub ignores database numbers, so the channel name
+    carries it: two installations on one Redis server (databases 0 and 1) never stop each other's tasks."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{CANCEL_CHANNEL}:{db}"
+
+
 def request_cancel(client: redis.Redis, targets: Iterable[tuple[int, int]]) -> None:
     """Signal that attempts up to ``attempt`` of each ``(task_id, attempt)`` must stop."""
     pipe = client.pipeline(transaction=False)
+    channel = cancel_channel(client)
     count = 0
     for task_id, attempt in targets:
-        pipe.eval(
-            _RAISE_SCRIPT,
-            1,
-            cancel_key(task_id),
-            attempt,
-            CANCEL_TTL_SECONDS,
-            CANCEL_CHANNEL,
-            f"{task_id}:{attempt}",
-        )
+        pipe.eval(_RAISE_SCRIPT, 1, cancel_key(task_id), attempt, CANCEL_TTL_SECONDS, channel, f"{task_id}:{attempt}")
         count += 1
     if count:
         pipe.execute()

@@ -102,10 +102,12 @@ def apply_devices(session: Session, report: DevicesReport) -> Effects:
 
 def apply_started(session: Session, report: StartedReport) -> Effects:
     effects = Effects()
+    # Idempotent: a heartbeat may have marked the attempt running before this report arrived.
     row = session.execute(
         text(
-            "UPDATE task SET status = 1, started_at = :at, hub = :hub "
-            "WHERE id = :task_id AND attempt = :attempt AND status = 0 AND dispatched_at IS NOT NULL "
+            "UPDATE task SET status = 1, started_at = LEAST(COALESCE(started_at, :at), :at), hub = :hub "
+            "WHERE id = :task_id AND attempt = :attempt "
+            "AND (status = 1 OR (status = 0 AND dispatched_at IS NOT NULL)) "
             "RETURNING stop_requested_at"
         ),
         {"task_id": report.task_id, "attempt": report.attempt, "at": report.at, "hub": report.hub},

@@ -267,3 +267,34 @@ def test_concurrent_claims_never_lease_a_phone_twice(client: TestClient) -> None
         leased = session.execute(text("SELECT count(*) FROM device WHERE lease_task_id IS NOT NULL")).scalar()
         dispatched = session.execute(text("SELECT count(*) FROM task WHERE dispatched_at IS NOT NULL")).scalar()
     assert leased == dispatched == 30
+
+
+def test_heartbeat_before_started_is_not_a_stale_start(client: TestClient) -> None:
+    from shared.dispatcher.transitions import apply_heartbeat
+    from shared.messages import AttemptRef, HeartbeatReport
+
+    make_device(serial="dev-1")
+    (task_id,) = create_tasks(client, ["dev-1"])
+    beat = HeartbeatReport(
+        hub="hub-a", running=[AttemptRef(task_id=task_id, attempt=1, serial="dev-1")], at=datetime.now(UTC)
+    )
+    with transaction() as session:
+        assert apply_heartbeat(session, beat).cancel == []
+    assert row(task_id).status == TaskStatus.RUNNING, "the heartbeat stands in for a lost start"
+    with transaction() as session:
+        assert apply_started(session, started(task_id)).cancel == [], "the late start is not stale"
+    assert row(task_id).status == TaskStatus.RUNNING
+
+
+def test_heartbeat_of_a_deleted_task_tells_the_hub_to_stop(client: TestClient) -> None:
+    from shared.dispatcher.transitions import apply_heartbeat
+    from shared.messages import AttemptRef, HeartbeatReport
+
+    make_device(serial="dev-1")
+    (task_id,) = create_tasks(client, ["dev-1"])
+    client.delete(f"/api/v1/task/{task_id}")
+    beat = HeartbeatReport(
+        hub="hub-a", running=[AttemptRef(task_id=task_id, attempt=1, serial="dev-1")], at=datetime.now(UTC)
+    )
+    with transaction() as session:
+        assert apply_heartbeat(session, beat).cancel == [(task_id, 1)]

@@ -22,10 +22,10 @@ from adbutils.errors import AdbError, AdbTimeout
 from celery import Celery
 
 from shared.broker import get_redis
-from shared.dispatcher.cancel import cancel_key
+from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
 from shared.messages import DeviceInfo
-from shared.queues import CANCEL_CHANNEL, CLAIM_KEY_PREFIX, ack_key, device_queue
+from shared.queues import CLAIM_KEY_PREFIX, ack_key, device_queue
 from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
 from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask, ShutdownInterrupt
@@ -265,8 +265,9 @@ class Hub:
     def _listen_cancels(self) -> None:
         while not self.stopping.is_set():
             try:
-                pubsub = get_redis().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-                pubsub.subscribe(CANCEL_CHANNEL)
+                client = get_redis()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub.subscribe(cancel_channel(client))
                 last_poll = 0.0
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=0.2)
