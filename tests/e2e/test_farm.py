@@ -18,7 +18,9 @@ def test_tasks_on_many_phones_complete(farm: Farm) -> None:
     serials = [s for hub in farm.hubs.values() for s in hub.serials]
     ids = farm.create(serials=serials, **noop(0.05))
     tasks = farm.wait_tasks(ids, timeout=30)
-    assert [t["status"] for t in tasks] == [2] * len(serials), [(t["serial"], t["remark"]) for t in tasks if t["status"] != 2]
+    assert [t["status"] for t in tasks] == [2] * len(serials), [
+        (t["serial"], t["remark"]) for t in tasks if t["status"] != 2
+    ]
     hubs = {t["serial"]: t["hub"] for t in tasks}
     for name, hub in farm.hubs.items():
         assert {hubs[s] for s in hub.serials} == {name}
