@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry
 
 from api.accounts.endpoints import router as accounts_router
 from api.dashboard.endpoints import router as dashboard_router
@@ -14,6 +15,8 @@ from api.errors import install_error_handlers
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.license.endpoints import router as license_router
+from api.metrics.endpoints import FarmCollector, RequestMetrics, request_histogram
+from api.metrics.endpoints import router as metrics_router
 from api.middleware import BodySizeLimit
 from api.tasks.endpoints import router as tasks_router
 from shared.settings import Settings, get_settings
@@ -47,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dashboard_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    registry = CollectorRegistry()
+    registry.register(FarmCollector())
+    app.state.metrics_registry = registry
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -55,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, seconds=request_histogram(registry))
     return app
 
 

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     media_path_map: dict[str, Path] = Field(default_factory=dict)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, description="on SIGTERM, running scripts get this long")
 
+    # Prometheus: the api serves /metrics on its own port; dispatcher and hub workers serve theirs here
+    # (0 turns a process's metrics off).
+    metrics_host: str = "127.0.0.1"
+    dispatcher_metrics_port: int = Field(default=9108, ge=0, le=65535)
+    hub_metrics_port: int = Field(default=9109, ge=0, le=65535)
+
     # Flower, the Celery dashboard.
     flower_address: str = "127.0.0.1"
     flower_port: int = Field(default=5555, ge=1, le=65535)

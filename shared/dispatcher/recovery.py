@@ -60,6 +60,7 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
             if lease.lease_since > now - timedelta(seconds=settings.dispatch_timeout_seconds):
                 continue
             session.execute(text("UPDATE task SET dispatched_at = NULL WHERE id = :id"), {"id": lease.lease_task_id})
+            effects.recovered.append("never_started")
             log.warning(
                 "attempt_never_started", task_id=lease.lease_task_id, attempt=lease.lease_attempt, serial=lease.serial
             )
@@ -85,6 +86,7 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
                 )
             else:
                 _fail(session, lease.lease_task_id, remark, FailureKind.HUB_LOST, now)
+            effects.recovered.append("hub_lost")
             log.warning(
                 "attempt_lost",
                 task_id=lease.lease_task_id,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from shared import metrics
 from shared.broker import get_celery, get_redis, run_worker
 from shared.db.engine import transaction
 from shared.dispatcher import dispatch, recovery
@@ -68,7 +69,14 @@ ACK_TTL_SECONDS = 24 * 3600
 
 def after_commit(effects: Effects, orders: list[dispatch.DispatchOrder]) -> None:
     """Send what a committed transaction decided: dispatch orders, stop signals, acknowledgements."""
-    dispatch.send(orders)
+    failed = dispatch.send(orders)
+    metrics.DISPATCHED.inc(len(orders) - len(failed))
+    for seconds in effects.start_latencies:
+        metrics.START_LATENCY.observe(seconds)
+    for script, outcome, seconds in effects.durations:
+        metrics.TASK_DURATION.labels(script, outcome).observe(seconds)
+    for reason in effects.recovered:
+        metrics.RECOVERED.labels(reason).inc()
     if not effects.cancel and not effects.acks:
         return
     try:
@@ -96,12 +104,16 @@ def apply_report(apply: Callable[[Session, M], Effects], report: M, settings: Se
     after_commit(effects, orders)
 
 
-def tick(settings: Settings) -> None:
-    """One round of the timer (see ``recovery``); a no-op on replicas that are not leading."""
+def tick(settings: Settings, *, judge_silence: bool = True) -> None:
+    """One round of the timer (see ``recovery``); a no-op on replicas that are not leading.
+
+    ``judge_silence`` is False while this dispatcher may not have seen the latest heartbeats (just
+    started, or just back from a database outage, with reports still waiting in the broker): silence
+    in the record then says nothing about the hubs."""
     with transaction() as session:
         if not recovery.try_lead(session):
             return
-        effects = recovery.expire_silent_attempts(session, settings)
+        effects = recovery.expire_silent_attempts(session, settings) if judge_silence else Effects()
         recovery.mark_silent_hubs_offline(session, settings, DEVICE_REPORT_SECONDS)
         orders = dispatch.claim(session, None, random_order=settings.random_order)
         effects.cancel.extend(recovery.pending_stop_signals(session))
@@ -109,13 +121,18 @@ def tick(settings: Settings) -> None:
 
 
 def run_timer(settings: Settings, stop: threading.Event) -> None:
-    """Tick every ``scheduler_tick_seconds`` until ``stop``; survive a database outage."""
+    """Tick every ``scheduler_tick_seconds`` until ``stop``; survive a database outage.
+
+    Attempts are judged silent only once the record has had a full heartbeat timeout to catch up
+    (after this process starts, and after every outage it sees)."""
+    sighted_from = time.monotonic() + settings.heartbeat_timeout_seconds
     while not stop.is_set():
         started = time.monotonic()
         try:
-            tick(settings)
+            tick(settings, judge_silence=started >= sighted_from)
         except (OperationalError, DBAPIError) as exc:
             log.warning("timer_database_unavailable", error=str(exc).splitlines()[0])
+            sighted_from = time.monotonic() + settings.heartbeat_timeout_seconds
             stop.wait(DB_RETRY_PAUSE_SECONDS)
         except Exception:
             log.exception("timer_failed")
@@ -124,6 +141,8 @@ def run_timer(settings: Settings, stop: threading.Event) -> None:
 
 
 def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable[..., None]:
+    kind = model.__name__.removesuffix("Report").lower()
+
     def handle(**payload: Any) -> None:
         try:
             report = model.model_validate(payload)
@@ -132,10 +151,12 @@ def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable
             return  # acknowledged: a malformed message would fail the same way forever
         try:
             apply_report(apply, report, get_settings())
+            metrics.REPORTS.labels(kind).inc()
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
                 raise
             log.warning("report_requeued_database_unavailable", model=model.__name__, error=str(exc).splitlines()[0])
+            metrics.REPORTS_REQUEUED.inc()
             time.sleep(DB_RETRY_PAUSE_SECONDS)
             raise Reject(str(exc), requeue=True) from exc
 
@@ -172,6 +193,7 @@ def main(concurrency: int, loglevel: str) -> None:
     """Run the dispatcher until SIGTERM/SIGINT."""
     settings = get_settings()
     app = make_app(settings)
+    metrics.serve(settings.metrics_host, settings.dispatcher_metrics_port, "dispatcher")
     stop = threading.Event()
     timer = threading.Thread(target=run_timer, args=(settings, stop), name="dispatcher-timer", daemon=True)
     timer.start()

@@ -43,6 +43,10 @@ class Effects:
     claim_serials: set[str] = field(default_factory=set)
     cancel: list[tuple[int, int]] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)
+    # For the metrics: seconds from dispatch to start, and (script, outcome, seconds) of ended runs.
+    start_latencies: list[float] = field(default_factory=list)
+    durations: list[tuple[str, str, float]] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
 
 
 def _release_lease(session: Session, serial: str, task_id: int, attempt: int) -> bool:
@@ -108,7 +112,7 @@ def apply_started(session: Session, report: StartedReport) -> Effects:
             "UPDATE task SET status = 1, started_at = LEAST(COALESCE(started_at, :at), :at), hub = :hub "
             "WHERE id = :task_id AND attempt = :attempt "
             "AND (status = 1 OR (status = 0 AND dispatched_at IS NOT NULL)) "
-            "RETURNING stop_requested_at"
+            "RETURNING stop_requested_at, dispatched_at, started_at"
         ),
         {"task_id": report.task_id, "attempt": report.attempt, "at": report.at, "hub": report.hub},
     ).first()
@@ -119,6 +123,8 @@ def apply_started(session: Session, report: StartedReport) -> Effects:
         ),
         {"serial": report.serial, "task_id": report.task_id, "attempt": report.attempt},
     )
+    if row is not None and row.dispatched_at is not None and row.started_at == report.at:
+        effects.start_latencies.append(max(0.0, (report.at - row.dispatched_at).total_seconds()))
     if row is None:
         # Stopped, deleted or superseded while the message was on its way: tell the hub to let go.
         log.info("stale_start", task_id=report.task_id, attempt=report.attempt, serial=report.serial)
@@ -214,9 +220,9 @@ def apply_finished(session: Session, report: FinishedReport, settings: Settings)
         known = {k.value for k in FailureKind}
         kind = FailureKind(report.failure_kind) if report.failure_kind in known else FailureKind.SCRIPT_ERROR
         if report.outcome == "failed" and (kind is FailureKind.STOPPED or current.stop_requested_at is not None):
-            _end(session, report, status=3, remark=STOPPED_REMARK, kind=FailureKind.STOPPED.value)
+            _end(session, report, status=3, remark=STOPPED_REMARK, kind=FailureKind.STOPPED.value, effects=effects)
         elif report.outcome == "completed":
-            _end(session, report, status=2, remark=report.remark, kind=None)
+            _end(session, report, status=2, remark=report.remark, kind=None, effects=effects)
         elif settings.auto_retry and is_retryable(kind) and current.retry_count < settings.max_retry_count:
             delay = random.uniform(settings.retry_delay_min_seconds, settings.retry_delay_max_seconds)
             session.execute(
@@ -233,7 +239,7 @@ def apply_finished(session: Session, report: FinishedReport, settings: Settings)
                 },
             )
         else:
-            _end(session, report, status=3, remark=report.remark, kind=kind.value)
+            _end(session, report, status=3, remark=report.remark, kind=kind.value, effects=effects)
         if report.screenshot_png_b64:
             png = base64.b64decode(report.screenshot_png_b64)
             stmt = insert(TaskScreenshot).values(task_id=report.task_id, attempt=report.attempt, png=png)
@@ -250,11 +256,14 @@ def apply_finished(session: Session, report: FinishedReport, settings: Settings)
     return effects
 
 
-def _end(session: Session, report: FinishedReport, *, status: int, remark: str, kind: str | None) -> None:
-    session.execute(
+def _end(
+    session: Session, report: FinishedReport, *, status: int, remark: str, kind: str | None, effects: Effects
+) -> None:
+    row = session.execute(
         text(
             "UPDATE task SET status = :status, end_time = :at, remark = :remark, failure_kind = :kind, "
-            "hub = COALESCE(hub, :hub), started_at = COALESCE(started_at, :at) WHERE id = :id"
+            "hub = COALESCE(hub, :hub), started_at = COALESCE(started_at, :at) WHERE id = :id "
+            "RETURNING script_name, started_at"
         ),
         {
             "status": status,
@@ -264,7 +273,10 @@ def _end(session: Session, report: FinishedReport, *, status: int, remark: str, 
             "hub": report.hub,
             "id": report.task_id,
         },
-    )
+    ).first()
+    if row is not None:
+        outcome = "completed" if status == 2 else "failed"
+        effects.durations.append((row.script_name, outcome, max(0.0, (report.at - row.started_at).total_seconds())))
 
 
 def apply_refused(session: Session, report: RefusedReport) -> Effects:

@@ -44,7 +44,7 @@ BROWSER_TEST = [requires_chromium, pytest.mark.e2e]
 expect.set_options(timeout=20_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def farm(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """One hub of four simulated phones, each logged in to 2 TikTok and 2 Instagram accounts."""
     started = start_farm(services, tmp_path_factory.mktemp("dashboard-farm"), REDIS_DB, {HUB: 4})
@@ -53,12 +53,12 @@ def farm(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) -> Ite
     drop_database(services.admin_database_url, started.database_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def serials(farm: Farm) -> list[str]:
     return farm.hubs[HUB].serials
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def loopback_url(farm: Farm) -> Iterator[str]:
     """A second api on the farm's database in single-machine mode: loopback callers need no key."""
     port = free_port()
@@ -75,7 +75,7 @@ def loopback_url(farm: Farm) -> Iterator[str]:
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")

@@ -88,6 +88,7 @@ class Hub:
     adb: AdbServer
     fleet: Fleet
     process: Process
+    metrics_port: int = 0
 
     @property
     def serials(self) -> list[str]:
@@ -237,7 +238,9 @@ class Farm:
                 for platform, tag in (("tiktok", "tt"), ("instagram", "ig")):
                     phone.add_account(f"{name[-1]}{index}{tag}{chr(97 + k)}", platform=platform)
         # A hub holds broker credentials only: no database URL in its environment.
+        metrics_port = free_port()
         env = self.env(
+            PHONEFLEET_HUB_METRICS_PORT=str(metrics_port),
             PHONEFLEET_HUB_NAME=name,
             PHONEFLEET_ADB_PORT=str(adb.port),
             PHONEFLEET_MEDIA_ROOTS=str(self.media_root),
@@ -247,7 +250,7 @@ class Farm:
         process = Process(
             name, ["worker", "--hub", name, "--concurrency", "64"], env, self.logs / f"{name}.log"
         ).start()
-        hub = Hub(name, adb, fleet, process)
+        hub = Hub(name, adb, fleet, process, metrics_port)
         self.hubs[name] = hub
         return hub
 
@@ -323,6 +326,7 @@ def start_farm(
         **FAST,
         "PHONEFLEET_DATABASE_URL": database_url,
         "PHONEFLEET_BROKER_URL": broker_url,
+        "PHONEFLEET_DISPATCHER_METRICS_PORT": str(free_port()),
         **(env or {}),
     }
     try:

@@ -21,6 +21,7 @@ import structlog
 from adbutils.errors import AdbError, AdbTimeout
 from celery import Celery
 
+from shared import metrics
 from shared.broker import get_redis
 from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
@@ -92,6 +93,7 @@ class Hub:
     def start(self, consumer: Any) -> None:
         """Start the background threads once Celery's consumer runs (queues are added through it)."""
         self.consumer = consumer
+        metrics.serve(self.settings.metrics_host, self.settings.hub_metrics_port, f"hub:{self.name}")
         if self.settings.adb_host in ("127.0.0.1", "localhost") and not server_alive(self.settings.adb_port):
             # As `adb devices` would: start the local server (it outlives us, like any adb server).
             AdbServer(self.settings.adb_port).start()
@@ -210,6 +212,8 @@ class Hub:
         with self.lock:
             states = dict(self.attached)
             adb_serials = dict(self.adb_serials)
+        for state in {*states.values(), "device", "offline"}:
+            metrics.HUB_DEVICES.labels(state).set(sum(1 for s in states.values() if s == state))
         devices = [
             DeviceInfo(
                 serial=s,
@@ -317,6 +321,7 @@ class Hub:
         value = redis.get(cancel_key(spec.task_id))
         if value is not None and int(value) >= spec.attempt:
             bound.info("refused_cancelled")
+            metrics.HUB_REFUSED.labels("cancelled").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "cancelled")
             return
         with self.lock:
@@ -324,11 +329,13 @@ class Hub:
             adb_serial = self.adb_serials.get(spec.serial, spec.serial)
         if state != "device":
             bound.info("refused_not_attached", state=state)
+            metrics.HUB_REFUSED.labels("not_attached").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "not_attached", f"state {state}")
             return
         claim = f"{CLAIM_KEY_PREFIX}{spec.task_id}:{spec.attempt}"
         if not redis.set(claim, self.name, nx=True, ex=CLAIM_TTL_SECONDS):
             bound.warning("refused_duplicate_delivery", claimed_by=redis.get(claim))
+            metrics.HUB_REFUSED.labels("duplicate").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "duplicate")
             return
         running = RunningTask(spec=spec)
@@ -336,8 +343,10 @@ class Hub:
             busy = self.running.get(spec.serial)
             if busy is None:
                 self.running[spec.serial] = running
+                metrics.HUB_RUNNING.set(len(self.running))
         if busy is not None:
             bound.error("refused_phone_busy", running_task=busy.spec.task_id)
+            metrics.HUB_REFUSED.labels("busy").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "busy", f"running {busy.spec.task_id}")
             return
         try:
@@ -345,12 +354,13 @@ class Hub:
             bound.info("task_started", script=spec.script_name)
             began = time.monotonic()
             outcome, screenshot = self._execute(running, adb_serial)
-            bound.info(
-                "task_ended", outcome=outcome.outcome, remark=outcome.remark, seconds=round(time.monotonic() - began, 3)
-            )
+            elapsed = time.monotonic() - began
+            metrics.HUB_SCRIPT_SECONDS.labels(spec.script_name, outcome.outcome).observe(elapsed)
+            bound.info("task_ended", outcome=outcome.outcome, remark=outcome.remark, seconds=round(elapsed, 3))
         finally:
             with self.lock:
                 self.running.pop(spec.serial, None)
+                metrics.HUB_RUNNING.set(len(self.running))
         report = self.reporter.finished_report(
             task_id=spec.task_id,
             attempt=spec.attempt,

@@ -9,6 +9,7 @@ import structlog
 from celery import Celery
 from pydantic import BaseModel
 
+from shared import metrics
 from shared.messages import (
     AttemptRef,
     DeviceInfo,
@@ -63,6 +64,7 @@ class Reporter:
             )
         except Exception as exc:
             log.error("report_lost", report=name, error=str(exc))
+            metrics.HUB_REPORTS_LOST.inc()
             return False
         return True
 
