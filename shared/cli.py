@@ -208,6 +208,7 @@ def keys_create(
         new = create_key(session, name=name, plan=plan)
     typer.echo(new.key)
     typer.echo(f"key {new.id} ({new.name}, plan {new.plan.value}); it will not be shown again", err=True)
+    typer.echo(f"webhook signing secret: {new.webhook_secret} (`phonefleet keys webhook {new.id}` shows it)", err=True)
 
 
 @keys_app.command("list")
@@ -220,6 +221,28 @@ def keys_list() -> None:
         for key in list_keys(session):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
             typer.echo(f"{key.id}\t{key.prefix}…\t{key.plan}\t{key.name}\t{state}")
+
+
+@keys_app.command("webhook")
+def keys_webhook(
+    key_id: int,
+    url: Annotated[str | None, typer.Option(help="push the end of this key's tasks here (http or https)")] = None,
+    clear: Annotated[bool, typer.Option(help="stop pushing")] = False,
+) -> None:
+    """Set where the end of a key's tasks is pushed, and show the secret deliveries are signed with."""
+    from api.keys.service import set_webhook
+    from shared.db.engine import get_engine, transaction
+
+    if url is not None and not url.startswith(("http://", "https://")):
+        typer.echo("error: --url must start with http:// or https://", err=True)
+        raise typer.Exit(2)
+    with transaction(get_engine(_database_url())) as session:
+        secret = set_webhook(session, key_id, None if clear else url)
+    if secret is None:
+        typer.echo(f"error: no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id}: webhook {'off' if clear or url is None else url}")
+    typer.echo(f"signing secret: {secret}")
 
 
 @keys_app.command("revoke")

@@ -6,7 +6,10 @@ redis-server), so the single-machine mode has production's semantics; only where
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -16,6 +19,21 @@ import structlog
 from sqlalchemy.engine import make_url
 
 log = structlog.get_logger(__name__)
+
+
+SHARED_PGDATA_ROOT = Path("/var/lib/phonefleet")
+
+
+def _others_can_enter(folder: Path) -> bool:
+    """True if every folder from / down to ``folder`` lets other users through (o+x)."""
+    current = folder.absolute()
+    for part in [current, *current.parents]:
+        try:
+            if not part.stat().st_mode & stat.S_IXOTH:
+                return False
+        except FileNotFoundError:
+            continue
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,15 +67,34 @@ class EmbeddedPostgres:
     def start(self) -> str:
         import pgserver
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log.info("embedded_postgres_starting", data_dir=str(self.data_dir))
+        pgdata = self._reachable_pgdata()
+        log.info("embedded_postgres_starting", data_dir=str(pgdata))
         server = pgserver.get_server(  # type: ignore[attr-defined]
-            self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
+            pgdata, cleanup_mode="delete" if self.delete_on_stop else "stop"
         )
         self._server = server
         raw = make_url(server.get_uri())
         self.url = raw.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return self.url
+
+    def _reachable_pgdata(self) -> Path:
+        """Where PostgreSQL's files can live. PostgreSQL refuses to run as root, so as root pgserver runs
+        it as the user ``pgserver``, which cannot enter a private folder such as /root; the files then
+        go to /var/lib/phonefleet/<id>, and ``data_dir`` becomes a link to them."""
+        if os.geteuid() != 0 or _others_can_enter(self.data_dir.parent):
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return self.data_dir
+        if self.data_dir.is_symlink():
+            return self.data_dir.resolve()
+        digest = hashlib.sha256(str(self.data_dir.absolute()).encode()).hexdigest()[:16]
+        target = SHARED_PGDATA_ROOT / f"pg-{digest}"
+        SHARED_PGDATA_ROOT.mkdir(parents=True, exist_ok=True)
+        SHARED_PGDATA_ROOT.chmod(0o755)
+        target.mkdir(exist_ok=True)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():
+            self.data_dir.symlink_to(target, target_is_directory=True)
+        return target
 
     def url_for(self, database: str) -> str:
         return make_url(self.url).set(database=database).render_as_string(hide_password=False)

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     dispatcher_metrics_port: int = Field(default=9108, ge=0, le=65535)
     hub_metrics_port: int = Field(default=9109, ge=0, le=65535)
 
+    # Webhooks: a task's end pushed to a URL (per task or per key), signed with HMAC-SHA256.
+    webhook_secret: str | None = Field(default=None, description="signs deliveries of callers without a key")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0)
+
     # Flower, the Celery dashboard.
     flower_address: str = "127.0.0.1"
     flower_port: int = Field(default=5555, ge=1, le=65535)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -106,7 +107,17 @@ class Stack:
         # TikMatrix clients send no key; on one machine, loopback callers are the operator.
         env.setdefault("PHONEFLEET_ALLOW_LOOPBACK_WITHOUT_KEY", "true")
         env.setdefault("PHONEFLEET_HUB_NAME", "local")
+        env.setdefault("PHONEFLEET_WEBHOOK_SECRET", self._webhook_secret(data))
         return env
+
+    @staticmethod
+    def _webhook_secret(data: Path) -> str:
+        """The single-machine mode's webhook secret (callers there send no key), made once and kept."""
+        path = data / "webhook-secret"
+        if not path.exists():
+            path.write_text("whsec_" + secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def plan_children(self, env: dict[str, str]) -> None:
         self.children = [

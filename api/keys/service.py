@@ -30,16 +30,37 @@ class NewKey:
     name: str
     plan: Plan
     key: str
+    webhook_secret: str
 
 
 def create_key(session: Session, *, name: str, plan: Plan) -> NewKey:
     """Make a key; the returned ``key`` is the only time it exists outside its hash."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, prefix=key[: len(KEY_PREFIX) + 6], key_hash=hash_key(key), plan=plan.value)
+    # The webhook secret must be readable to sign with, so it is stored as is; it grants no API access.
+    webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+    row = ApiKey(
+        name=name,
+        prefix=key[: len(KEY_PREFIX) + 6],
+        key_hash=hash_key(key),
+        plan=plan.value,
+        webhook_secret=webhook_secret,
+    )
     session.add(row)
     session.flush()
     assert row.id is not None
-    return NewKey(id=row.id, name=name, plan=plan, key=key)
+    return NewKey(id=row.id, name=name, plan=plan, key=key, webhook_secret=webhook_secret)
+
+
+def set_webhook(session: Session, key_id: int, url: str | None) -> str | None:
+    """Set (or clear, with None) where the end of the key's tasks is pushed; returns the key's signing
+    secret, made now if the key had none; None if there is no such key."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    row.webhook_url = url
+    if row.webhook_secret is None:
+        row.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+    return row.webhook_secret
 
 
 def list_keys(session: Session) -> list[ApiKey]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from api.auth import ApiPrincipal, require_api
 from api.deps import UoW
@@ -25,8 +26,10 @@ from api.tasks.schemas import (
     TaskLogs,
     TaskPublic,
     TaskStats,
+    TaskWebhooks,
+    WebhookDeliveryPublic,
 )
-from shared.db.models import Task, TaskScreenshot
+from shared.db.models import Task, TaskScreenshot, WebhookDelivery
 from shared.errors import Code, NotFound
 
 router = APIRouter(tags=["tasks"], dependencies=[Depends(require_api)])
@@ -189,6 +192,22 @@ def task_logs(
             logs=[TaskLogLine.model_validate(line, from_attributes=True) for line in lines],
         )
     )
+
+
+@router.get(
+    "/task/{task_id}/webhooks",
+    summary="A task's webhook deliveries",
+    response_model=Envelope[TaskWebhooks],
+    responses=error_responses(Code.INVALID_PARAMS, Code.NOT_FOUND),
+)
+def task_webhooks(task: CurrentTask, uow: UoW) -> Envelope[TaskWebhooks]:
+    """Every push of this task's end: where, how many attempts, the last answer."""
+    assert task.id is not None
+    rows = uow.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.task_id == task.id).order_by(WebhookDelivery.id)  # type: ignore[arg-type]
+    )
+    deliveries = [WebhookDeliveryPublic.model_validate(row, from_attributes=True) for row in rows]
+    return ok(TaskWebhooks(task_id=task.id, deliveries=deliveries))
 
 
 @router.get(

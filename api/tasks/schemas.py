@@ -13,6 +13,7 @@ from shared.schedule import START_TIME_PATTERN
 Serial = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Source = Literal["api", "ui"]
+WebhookUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/$.?#][^\s]*$")]
 
 SEED_EXAMPLE: dict[str, Any] = {
     "serials": ["device_serial_1"],
@@ -56,6 +57,9 @@ class TaskCreate(BaseModel):
     enable_multi_account: bool = False
     start_time: str | None = Field(default=None, pattern=START_TIME_PATTERN, examples=["21:30"])
     source: Source = "api"
+    webhook_url: WebhookUrl | None = Field(
+        default=None, description="phonefleet: POST the task's end here, signed (see docs/webhooks.md)"
+    )
 
 
 class TaskCreated(BaseModel):
@@ -85,6 +89,7 @@ class TaskPublic(BaseModel):
     attempt: int = Field(description="how many times the task was handed to a phone")
     failure_kind: str | None
     stop_requested: bool
+    webhook_url: str | None = None
 
 
 class TaskList(BaseModel):
@@ -123,6 +128,24 @@ class TaskLogLine(BaseModel):
     level: str
     message: str
     fields: dict[str, Any]
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    url: str
+    event: str
+    status: str = Field(description="pending, delivered or failed (after the last attempt)")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime
+
+
+class TaskWebhooks(BaseModel):
+    task_id: int
+    deliveries: list[WebhookDeliveryPublic]
 
 
 class TaskLogs(BaseModel):

@@ -21,9 +21,10 @@ from api.errors import describe_error, field_name
 from api.tasks import repository
 from api.tasks.schemas import TaskCreate, TaskPublic, TaskStats
 from shared.broker import get_redis
-from shared.db.models import Account, Task, TaskStatus
+from shared.db.models import Account, ApiKey, Task, TaskStatus
 from shared.dispatcher import dispatch
 from shared.dispatcher.cancel import request_cancel
+from shared.dispatcher.webhooks import enqueue_task_end
 from shared.errors import (
     AccountNotFound,
     Conflict,
@@ -69,6 +70,7 @@ def to_public(task: Task, settings: Settings) -> TaskPublic:
         attempt=task.attempt,
         failure_kind=task.failure_kind,
         stop_requested=task.stop_requested_at is not None and task.status == TaskStatus.RUNNING,
+        webhook_url=task.webhook_url,
     )
 
 
@@ -206,7 +208,10 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
         )
     _check_device_limit(session, principal, sorted({t["serial"] for t in targets}), settings)
 
+    if body.webhook_url is not None:
+        _require_signing_secret(session, principal, settings)
     common = {
+        "webhook_url": body.webhook_url,
         "script_name": body.script_name,
         "script_config": body.script_config,
         "source": body.source,
@@ -227,6 +232,19 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
     if scheduled_at is None:
         _claim_after(uow, {t["serial"] for t in targets}, settings)
     return ids
+
+
+def _require_signing_secret(session: Session, principal: Principal, settings: Settings) -> None:
+    secret = settings.webhook_secret
+    if principal.key_id is not None:
+        key = session.get(ApiKey, principal.key_id)
+        secret = (key.webhook_secret if key is not None else None) or secret
+    if not secret:
+        raise InvalidParams(
+            "webhook_url",
+            "no secret to sign deliveries with: use a key made by `phonefleet keys create` "
+            "(it has one) or set PHONEFLEET_WEBHOOK_SECRET",
+        )
 
 
 def _check_device_limit(session: Session, principal: Principal, serials: list[str], settings: Settings) -> None:
@@ -304,6 +322,8 @@ def stop_task(uow: UnitOfWork, task_id: int) -> Task:
         task.end_time = now
         task.dispatched_at = None
         repository.add_log(session, task_id, task.attempt, "stopped by user before it started")
+        session.flush()
+        enqueue_task_end(session, task_id)
     elif task.status == TaskStatus.RUNNING:
         if task.stop_requested_at is None:
             task.stop_requested_at = now

@@ -70,6 +70,9 @@ class ApiKey(SQLModel, table=True):
     plan: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Where the end of this key's tasks is pushed, and the secret its deliveries are signed with.
+    webhook_url: str | None = Field(default=None, sa_column=Column(Text))
+    webhook_secret: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Device(SQLModel, table=True):
@@ -181,6 +184,7 @@ class Task(SQLModel, table=True):
     remark: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     failure_kind: str | None = Field(default=None, sa_column=Column(Text))
     hub: str | None = Field(default=None, sa_column=Column(Text))
+    webhook_url: str | None = Field(default=None, sa_column=Column(Text))
     api_key_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, ForeignKey("api_key.id", ondelete="SET NULL"))
     )
@@ -228,3 +232,30 @@ class TaskScreenshot(SQLModel, table=True):
     attempt: int = Field(sa_column=Column(Integer, nullable=False))
     taken_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
     png: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One push of a task's end to a URL, with its retries. Kept after the task is deleted."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','delivered','failed')", name="status"),
+        Index("ix_webhook_delivery_task_id", "task_id"),
+        Index("ix_webhook_delivery_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    task_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    api_key_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, ForeignKey("api_key.id", ondelete="SET NULL"))
+    )
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    event: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    status: str = Field(default="pending", sa_column=Column(Text, nullable=False, server_default="pending"))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
+    last_status_code: int | None = Field(default=None, sa_column=Column(Integer))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False, default_now=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.dispatcher.transitions import Effects
+from shared.dispatcher.webhooks import enqueue_task_end
 from shared.failures import FailureKind
 from shared.settings import Settings
 
@@ -115,6 +116,7 @@ def _fail(session: Session, task_id: int, remark: str, kind: FailureKind, now: d
         ),
         {"id": task_id, "now": now, "remark": remark, "kind": kind.value},
     )
+    enqueue_task_end(session, task_id)
 
 
 def mark_silent_hubs_offline(session: Session, settings: Settings, device_report_seconds: float) -> None:

@@ -36,6 +36,7 @@ from shared.dispatcher.transitions import (
     apply_refused,
     apply_started,
 )
+from shared.dispatcher.webhooks import Deliverer
 from shared.messages import (
     DevicesReport,
     FinishedReport,
@@ -197,6 +198,8 @@ def main(concurrency: int, loglevel: str) -> None:
     stop = threading.Event()
     timer = threading.Thread(target=run_timer, args=(settings, stop), name="dispatcher-timer", daemon=True)
     timer.start()
+    webhooks = threading.Thread(target=Deliverer(settings).run, args=(stop,), name="webhooks", daemon=True)
+    webhooks.start()
     try:
         run_worker(
             app,
@@ -208,3 +211,4 @@ def main(concurrency: int, loglevel: str) -> None:
     finally:
         stop.set()
         timer.join(timeout=5)
+        webhooks.join(timeout=10)

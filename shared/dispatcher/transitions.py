@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from shared.db.models import TaskLog, TaskScreenshot
+from shared.dispatcher.webhooks import enqueue_task_end
 from shared.failures import FailureKind, is_retryable
 from shared.messages import (
     DevicesReport,
@@ -275,6 +276,7 @@ def _end(
         },
     ).first()
     if row is not None:
+        enqueue_task_end(session, report.task_id)
         outcome = "completed" if status == 2 else "failed"
         effects.durations.append((row.script_name, outcome, max(0.0, (report.at - row.started_at).total_seconds())))
 

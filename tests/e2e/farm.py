@@ -39,6 +39,7 @@ FAST = {
     "PHONEFLEET_HEARTBEAT_TIMEOUT_SECONDS": "5",
     "PHONEFLEET_DISPATCH_TIMEOUT_SECONDS": "5",
     "PHONEFLEET_SCHEDULER_TICK_SECONDS": "0.2",
+    "PHONEFLEET_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
     "PHONEFLEET_LOG_FORMAT": "json",
     "PHONEFLEET_LOG_LEVEL": "INFO",
 }
@@ -102,6 +103,7 @@ class Farm:
     broker_url: str
     api_url: str
     key: str
+    webhook_secret: str
     media_root: Path
     logs: Path
     engine: Engine
@@ -160,8 +162,14 @@ class Farm:
             time.sleep(0.05)
 
     def devices(self) -> dict[str, dict[str, Any]]:
-        payload = self.call("GET", "/devices", params={"page_size": 100})
-        return {d["serial"]: d for d in payload["data"]["devices"]}
+        found: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            data = self.call("GET", "/devices", params={"page_size": 100, "page": page})["data"]
+            found.update({d["serial"]: d for d in data["devices"]})
+            if page * 100 >= data["total"]:
+                return found
+            page += 1
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.engine.connect() as conn:
@@ -306,7 +314,7 @@ def start_farm(
     redis.Redis.from_url(broker_url).flushdb()
     engine = create_engine(database_url, pool_size=2)
     with transaction(engine) as session:
-        key = create_key(session, name="e2e", plan=Plan.BUSINESS).key
+        new_key = create_key(session, name="e2e", plan=Plan.BUSINESS)
     media = tmp / "media"
     media.mkdir(parents=True)
     logs = tmp / "logs"
@@ -316,7 +324,8 @@ def start_farm(
         database_url=database_url,
         broker_url=broker_url,
         api_url=f"http://127.0.0.1:{api_port}",
-        key=key,
+        key=new_key.key,
+        webhook_secret=new_key.webhook_secret,
         media_root=media,
         logs=logs,
         engine=engine,
