@@ -36,14 +36,51 @@ def _database_url() -> str:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    check: Annotated[bool, typer.Option("--check", help="only check: exit 1 unless the schema is current")] = False,
+) -> None:
     """Create or upgrade the database schema (Alembic migrations); safe to run on every deploy."""
-    from shared.db.migrate import current, upgrade
+    from shared.db.migrate import current, head, upgrade
 
     url = _database_url()
     before = current(url)
+    if check:
+        wanted = head(url)
+        if before != wanted:
+            typer.echo(
+                f"database at revision {before or 'empty'}, this version needs {wanted}: run `phonefleet migrate`",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"database at revision {before}, current")
+        return
     upgrade(url)
     typer.echo(f"database at revision {current(url)} (was {before or 'empty'})")
+
+
+@app.command()
+def ping(
+    dispatcher: Annotated[bool, typer.Option("--dispatcher", help="ping this machine's dispatcher")] = False,
+    hub: Annotated[str | None, typer.Option(help="ping this machine's worker of hub NAME")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="seconds to wait for the answer")] = 5.0,
+) -> None:
+    """Health check for containers: exit 0 if the process answers through the broker, else 1."""
+    from shared.broker import get_celery
+    from shared.queues import dispatcher_node, hub_node
+
+    if dispatcher == (hub is not None):
+        typer.echo("error: give --dispatcher or --hub NAME", err=True)
+        raise typer.Exit(2)
+    node = dispatcher_node() if dispatcher else hub_node(hub or "")
+    try:
+        replies = get_celery().control.ping(destination=[node], timeout=timeout)
+    except Exception as exc:
+        typer.echo(f"{node}: broker unreachable: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not any(node in reply for reply in replies or []):
+        typer.echo(f"{node}: no answer within {timeout:g}s", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{node}: ok")
 
 
 @app.command()

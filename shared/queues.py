@@ -7,6 +7,8 @@ dispatcher sent it). Hubs report back on ``control``. Each hub also has a queue 
 
 from __future__ import annotations
 
+import socket
+
 CONTROL_QUEUE = "control"
 DEVICE_QUEUE_PREFIX = "device."
 HUB_QUEUE_PREFIX = "hub."
@@ -30,6 +32,16 @@ ACK_KEY_PREFIX = "phonefleet:ack:"  # + task id:attempt → the dispatcher has t
 def ack_key(task_id: int, attempt: int) -> str:
     """Set by the dispatcher once it has recorded how an attempt ended; the hub stops re-sending."""
     return f"{ACK_KEY_PREFIX}{task_id}:{attempt}"
+
+
+def dispatcher_node(host: str | None = None) -> str:
+    """The Celery node name of the dispatcher on ``host`` (default: this machine)."""
+    return f"dispatcher@{host or socket.gethostname()}"
+
+
+def hub_node(hub: str, host: str | None = None) -> str:
+    """The Celery node name of hub ``hub``'s worker on ``host`` (default: this machine)."""
+    return f"hub.{hub}@{host or socket.gethostname()}"
 
 
 def device_queue(serial: str) -> str:

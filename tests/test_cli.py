@@ -20,9 +20,12 @@ def fresh_db(services: ServiceUrls) -> Iterator[str]:
 
 def test_migrate_then_keys(fresh_db: str) -> None:
     env = phonefleet_env(database_url=fresh_db)
+    unmigrated = run_cli("migrate", "--check", env=env)
+    assert unmigrated.returncode == 1 and "run `phonefleet migrate`" in unmigrated.stderr
     first = run_cli("migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert "(was empty)" in first.stdout
+    assert run_cli("migrate", "--check", env=env).returncode == 0
     again = run_cli("migrate", env=env)
     assert re.search(r"revision (\w+) \(was \1\)", again.stdout), again.stdout
 
@@ -50,3 +53,10 @@ def test_without_a_database_url_it_says_what_to_do() -> None:
 def test_bad_plan_is_refused() -> None:
     result = run_cli("keys", "create", "--plan", "platinum")
     assert result.returncode != 0 and "platinum" in result.stderr
+
+
+def test_ping_fails_when_nothing_answers(broker_url: str) -> None:
+    env = phonefleet_env(broker_url=broker_url)
+    result = run_cli("ping", "--dispatcher", "--timeout", "0.5", env=env)
+    assert result.returncode == 1 and "no answer" in result.stderr
+    assert run_cli("ping", env=env).returncode == 2

@@ -28,6 +28,15 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def head(url: str) -> str:
+    """The revision this version of phonefleet needs."""
+    from alembic.script import ScriptDirectory
+
+    revision = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert revision is not None, "no migrations found"
+    return revision
+
+
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 

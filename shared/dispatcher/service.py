@@ -8,7 +8,6 @@ applied once the database is back; nothing is lost and nothing is applied twice 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from shared.queues import (
     REPORT_REFUSED,
     REPORT_STARTED,
     ack_key,
+    dispatcher_node,
 )
 from shared.settings import Settings, get_settings
 
@@ -205,7 +205,7 @@ def main(concurrency: int, loglevel: str) -> None:
             app,
             queues=[CONTROL_QUEUE],
             concurrency=concurrency,
-            hostname=f"dispatcher@{socket.gethostname()}",
+            hostname=dispatcher_node(),
             loglevel=loglevel,
         )
     finally:

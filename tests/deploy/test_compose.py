@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any
 
 import pytest
 
-from shared.dispatcher import service as dispatcher_service
+from shared.queues import dispatcher_node, hub_node
 from tests.deploy.helpers import (
     CENTRAL_SECRETS,
     COMPOSE_FILE,
@@ -28,7 +27,6 @@ from tests.deploy.helpers import (
     variable_refs,
     volume_parts,
 )
-from workers.hub.hub import default_hostname
 
 # Compose service → the phonefleet subcommand it runs.
 PHONEFLEET_SERVICES = {
@@ -203,21 +201,14 @@ def test_long_running_services_restart_and_report_health(services: dict[str, Any
         assert services[name]["healthcheck"]["test"], name
 
 
-def test_celery_pings_name_the_real_nodes(services: dict[str, Any]) -> None:
-    # The healthchecks ping the Celery node each process names itself: dispatcher@<host name>.
-    source = inspect.getsource(dispatcher_service)
-    assert re.search(r'"dispatcher@(%h|\{socket\.gethostname\(\)\})"', source)
-    dispatcher_probe = services["dispatcher"]["healthcheck"]["test"][-1]
-    assert 'inspect ping -d "dispatcher@$(hostname)"' in dispatcher_probe
-    assert '-b "$PHONEFLEET_BROKER_URL"' in dispatcher_probe
-
+def test_healthchecks_ping_the_processes_themselves(services: dict[str, Any]) -> None:
+    # `phonefleet ping` asks the node each process names itself (shared.queues) to answer.
+    assert services["dispatcher"]["healthcheck"]["test"] == ["CMD", "phonefleet", "ping", "--dispatcher"]
     hub = services["hub"]
     _, params = parse_cli(hub["command"])
     assert service_environment(hub)["PHONEFLEET_HUB_NAME"] == params["hub"]
-    node = default_hostname("NAME")
-    assert node.startswith("hub.NAME@")
-    hub_probe = hub["healthcheck"]["test"][-1]
-    assert 'inspect ping -d "hub.${PHONEFLEET_HUB_NAME}@$(hostname)"' in hub_probe
+    assert hub_node("NAME").startswith("hub.NAME@") and dispatcher_node().startswith("dispatcher@")
+    assert 'phonefleet ping --hub "$PHONEFLEET_HUB_NAME"' in hub["healthcheck"]["test"][-1]
 
 
 def test_hub_reaches_the_hosts_adb_server_and_redis(services: dict[str, Any]) -> None:

@@ -48,3 +48,13 @@ def test_every_process_exposes_its_figures(farm: Farm) -> None:
     assert online == sum(len(h.serials) for h in farm.hubs.values())
     assert ("phonefleet_queue_depth", (("hub", "hub-a"),)) in api
     assert value(api, "phonefleet_http_request_seconds_count", method="POST", route="/api/v1/task", status="200") >= 1
+
+
+def test_ping_reaches_the_running_processes(farm: Farm) -> None:
+    from tests.process import run_cli
+
+    env = farm.env()
+    assert run_cli("ping", "--dispatcher", env=env).returncode == 0
+    result = run_cli("ping", "--hub", "hub-a", env=env)
+    assert result.returncode == 0, result.stderr
+    assert run_cli("ping", "--hub", "hub-nobody", "--timeout", "0.5", env=env).returncode == 1

@@ -29,7 +29,7 @@ from shared.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.e2e.farm import Farm, start_farm
 from tests.services import ServiceUrls
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 TASKS = int(os.environ.get("PHONEFLEET_SOAK_TASKS", "3000"))
 PHONES = int(os.environ.get("PHONEFLEET_SOAK_PHONES", "300"))

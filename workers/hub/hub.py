@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -414,7 +413,3 @@ class Hub:
         if isinstance(data, bytes) and data.startswith(b"\x89PNG"):
             return data
         return None
-
-
-def default_hostname(hub: str) -> str:
-    return f"hub.{hub}@{socket.gethostname()}"

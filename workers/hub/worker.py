@@ -9,9 +9,9 @@ from celery import Celery
 from celery.signals import setup_logging, worker_ready, worker_shutting_down
 
 from shared.broker import get_celery, run_worker
-from shared.queues import RUN_TASK, hub_queue
+from shared.queues import RUN_TASK, hub_node, hub_queue
 from shared.settings import Settings, get_settings
-from workers.hub.hub import Hub, default_hostname
+from workers.hub.hub import Hub
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +45,6 @@ def _keep_our_logging(**_: Any) -> None:
 def main(hub_name: str, concurrency: int, loglevel: str) -> None:
     """Run the hub worker until SIGTERM/SIGINT (running tasks finish first: warm shutdown)."""
     settings = get_settings()
-    hostname = default_hostname(hub_name)
+    hostname = hub_node(hub_name)
     app, _ = make_app(hub_name, settings, hostname)
     run_worker(app, queues=[hub_queue(hub_name)], concurrency=concurrency, hostname=hostname, loglevel=loglevel)
