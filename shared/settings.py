@@ -146,6 +146,15 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    @field_validator("broker_url")
+    @classmethod
+    def _verify_tls(cls, value: str | None) -> str | None:
+        """A ``rediss://`` URL verifies the server's certificate unless it says otherwise: kombu would
+        otherwise accept any certificate (and only log a warning)."""
+        if value is None or not value.startswith("rediss://") or "ssl_cert_reqs=" in value:
+            return value
+        return value + ("&" if "?" in value else "?") + "ssl_cert_reqs=required"
+
     @field_validator("media_roots", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
