@@ -303,6 +303,7 @@ def start_farm(
     *,
     admin_database_url: str | None = None,
     broker_base_url: str | None = None,
+    broker_query: str = "",
     env: dict[str, str] | None = None,
 ) -> Farm:
     """Start a farm with ``hubs`` (name → number of phones) and wait until every phone is online.
@@ -310,7 +311,9 @@ def start_farm(
     them at will, and settings in ``env``."""
     database_url = create_database(admin_database_url or services.admin_database_url, "phonefleet_e2e")
     upgrade(database_url)
-    broker_url = f"{broker_base_url or services.broker_base_url}/{redis_db}"
+    broker_url = f"{broker_base_url or services.broker_base_url}/{redis_db}" + (
+        f"?{broker_query}" if broker_query else ""
+    )
     redis.Redis.from_url(broker_url).flushdb()
     engine = create_engine(database_url, pool_size=2)
     with transaction(engine) as session:
