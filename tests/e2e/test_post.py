@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from tests.e2e.farm import Farm
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(4096)
@@ -70,3 +72,25 @@ def test_material_outside_the_media_roots_is_refused(farm: Farm) -> None:
     (escaped,) = farm.wait_tasks(escape, timeout=30)
     assert escaped["failure_kind"] == "path_refused"
     assert len(farm.phone(serial).posts()) == before
+
+
+def test_login_wall_fails_for_good_with_a_screenshot(farm: Farm) -> None:
+    video = material(farm, "wall.mp4")
+    hub = farm.hubs["hub-b"]
+    phone, serial = hub.fleet.phones[1], hub.serials[1]
+    phone.inject("login_wall")
+    try:
+        (task_id,) = farm.create(
+            serials=[serial], script_name="post", script_config={"material_list": [str(video)], "upload_wait_time": 0}
+        )
+        (task,) = farm.wait_tasks([task_id], timeout=60)
+        assert (task["status"], task["failure_kind"]) == (3, "login_wall"), task
+        shot = httpx.get(
+            f"{farm.api_url}/api/v1/task/{task_id}/screenshot", headers={"Authorization": f"Bearer {farm.key}"}
+        )
+        assert shot.status_code == 200 and shot.headers["content-type"] == "image/png"
+        assert shot.content.startswith(b"\x89PNG\r\n\x1a\n") and len(shot.content) > 1000
+        logs = farm.call("GET", f"/task/{task_id}/logs")["data"]["logs"]
+        assert logs, "the script's log reached the task"
+    finally:
+        phone.clear("login_wall")
