@@ -21,6 +21,7 @@ from api.errors import describe_error, field_name
 from api.tasks import repository
 from api.tasks.schemas import TaskCreate, TaskPublic, TaskStats
 from shared.broker import get_redis
+from shared.db.engine import transaction
 from shared.db.models import Account, ApiKey, Task, TaskStatus
 from shared.dispatcher import dispatch
 from shared.dispatcher.cancel import request_cancel
@@ -269,6 +270,20 @@ def _claim_after(uow: UnitOfWork, serials: set[str], settings: Settings) -> None
         uow.after_commit(lambda: _send_or_release(orders))
 
 
+def _claim_after_commit(uow: UnitOfWork, serials: set[str], settings: Settings) -> None:
+    """Claim idle devices among ``serials`` in a transaction of its own, after this one commits.
+
+    For requests that changed existing task rows (retry): the dispatch step locks a phone before its
+    tasks, and a transaction already holding a task row must not wait for a phone."""
+
+    def claim_and_send() -> None:
+        with transaction() as session:
+            orders = dispatch.claim(session, serials, random_order=settings.random_order)
+        _send_or_release(orders)
+
+    uow.after_commit(claim_and_send)
+
+
 def _send_or_release(orders: list[dispatch.DispatchOrder]) -> None:
     failed = dispatch.send(orders)
     if failed:
@@ -364,7 +379,7 @@ def retry_task(uow: UnitOfWork, task_id: int, settings: Settings) -> Task:
         )
     task = get_or_404(session, task_id)
     repository.add_log(session, task_id, task.attempt, f"retry #{task.retry_count} requested by user")
-    _claim_after(uow, {serial}, settings)
+    _claim_after_commit(uow, {serial}, settings)
     session.refresh(task)
     return task
 
@@ -372,5 +387,5 @@ def retry_task(uow: UnitOfWork, task_id: int, settings: Settings) -> Task:
 def retry_all(uow: UnitOfWork, settings: Settings) -> int:
     serials = repository.retry_all_failed(uow.session, max_retry_count=settings.max_retry_count, now=datetime.now(UTC))
     if serials:
-        _claim_after(uow, set(serials), settings)
+        _claim_after_commit(uow, set(serials), settings)
     return len(serials)

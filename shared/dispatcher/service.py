@@ -114,8 +114,10 @@ def tick(settings: Settings, *, judge_silence: bool = True) -> None:
     with transaction() as session:
         if not recovery.try_lead(session):
             return
-        effects = recovery.expire_silent_attempts(session, settings) if judge_silence else Effects()
-        recovery.mark_silent_hubs_offline(session, settings, DEVICE_REPORT_SECONDS)
+        effects = Effects()
+        if judge_silence:
+            effects = recovery.expire_silent_attempts(session, settings)
+            recovery.mark_silent_hubs_offline(session, settings, DEVICE_REPORT_SECONDS)
         orders = dispatch.claim(session, None, random_order=settings.random_order)
         effects.cancel.extend(recovery.pending_stop_signals(session))
     after_commit(effects, orders)

@@ -50,6 +50,19 @@ class Effects:
     recovered: list[str] = field(default_factory=list)
 
 
+def lock_devices(session: Session, serials: list[str]) -> None:
+    """Lock these phones' rows, in serial order, before touching any task row.
+
+    Every transaction that changes both a phone and a task takes the phone first (the dispatch step
+    does too), so two reports can never wait on each other's rows.
+    """
+    if serials:
+        session.execute(
+            text("SELECT serial FROM device WHERE serial = ANY(:serials) ORDER BY serial FOR UPDATE"),
+            {"serials": sorted(set(serials))},
+        )
+
+
 def _release_lease(session: Session, serial: str, task_id: int, attempt: int) -> bool:
     """Free the phone if this attempt still holds it."""
     result = session.execute(
@@ -107,6 +120,7 @@ def apply_devices(session: Session, report: DevicesReport) -> Effects:
 
 def apply_started(session: Session, report: StartedReport) -> Effects:
     effects = Effects()
+    lock_devices(session, [report.serial])
     # Idempotent: a heartbeat may have marked the attempt running before this report arrived.
     row = session.execute(
         text(
@@ -141,6 +155,7 @@ def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:
     effects = Effects()
     if not report.running:
         return effects
+    lock_devices(session, [r.serial for r in report.running])
     params = {
         "ids": [r.task_id for r in report.running],
         "attempts": [r.attempt for r in report.running],
@@ -149,18 +164,18 @@ def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:
     }
     session.execute(
         text(
-            "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
+            "UPDATE task SET status = 1, started_at = COALESCE(started_at, :at), hub = :hub "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
-            "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
+            "WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status = 0 "
+            "AND task.dispatched_at IS NOT NULL"
         ),
         params,
     )
     session.execute(
         text(
-            "UPDATE task SET status = 1, started_at = COALESCE(started_at, :at), hub = :hub "
+            "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
-            "WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status = 0 "
-            "AND task.dispatched_at IS NOT NULL"
+            "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
         ),
         params,
     )
@@ -209,6 +224,7 @@ def apply_logs(session: Session, report: LogsReport) -> Effects:
 def apply_finished(session: Session, report: FinishedReport, settings: Settings) -> Effects:
     """End the attempt: completed, failed, or (auto-retry) back to waiting after a random delay."""
     effects = Effects()
+    lock_devices(session, [report.serial])
     insert_logs(session, report.task_id, report.attempt, report.lines)
     current = session.execute(
         text(
@@ -285,6 +301,7 @@ def apply_refused(session: Session, report: RefusedReport) -> Effects:
     """The hub did not run the attempt. Unless it was cancelled or a duplicate, the task waits again
     (a phone that moved to another hub gets it there)."""
     effects = Effects()
+    lock_devices(session, [report.serial])
     if report.reason in ("not_attached", "busy"):
         session.execute(
             text(

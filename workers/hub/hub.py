@@ -41,6 +41,7 @@ SERIAL_PATTERN = re.compile(r"[!-~]{1,128}")
 PLACEHOLDER_SERIALS = frozenset({"0123456789ABCDEF", "UNKNOWN", "0000000000000000", "1234567890ABCDEF"})
 CANCEL_POLL_SECONDS = 1.0
 OUTBOX_RESEND_SECONDS = 5.0
+OUTBOX_RESEND_MAX_SECONDS = 300.0
 OUTBOX_LIMIT = 100_000
 CLAIM_TTL_SECONDS = 7 * 24 * 3600
 SCREENSHOT_TIMEOUT_SECONDS = 10.0
@@ -83,7 +84,8 @@ class Hub:
         self.consumer: Any = None  # Celery's consumer, once the worker is ready
         # Ends of attempts not yet acknowledged by the dispatcher: re-sent until they are, so that a
         # report lost with the broker (or the dispatcher) is never lost for good.
-        self.outbox: dict[tuple[int, int], tuple[float, dict[str, Any]]] = {}
+        # (task_id, attempt) → (when to re-send, the wait after that, the report).
+        self.outbox: dict[tuple[int, int], tuple[float, float, dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
         self._last_device_report = 0.0
 
@@ -246,22 +248,24 @@ class Hub:
                 log.exception("tick_failed")
 
     def _resend_unacknowledged(self) -> None:
+        """Re-send end reports the dispatcher has not acknowledged, each less often than the last time
+        (5 s, 10 s, 20 s … 5 min), so that a dispatcher working through a backlog is not buried by it."""
         with self.lock:
             pending = list(self.outbox.items())
         if not pending:
             return
         acked = get_redis().mget([ack_key(task_id, attempt) for (task_id, attempt), _ in pending])
         now = time.monotonic()
-        for (key, (sent_at, report)), ack in zip(pending, acked, strict=True):
+        for (key, (due, wait, report)), ack in zip(pending, acked, strict=True):
             if ack is not None:
                 with self.lock:
                     self.outbox.pop(key, None)
-            elif now - sent_at >= OUTBOX_RESEND_SECONDS:
-                log.info("finished_report_resent", task_id=key[0], attempt=key[1])
+            elif now >= due:
+                log.info("finished_report_resent", task_id=key[0], attempt=key[1], next_in_seconds=wait * 2)
                 self.reporter.finished_raw(report)
                 with self.lock:
                     if key in self.outbox:
-                        self.outbox[key] = (now, report)
+                        self.outbox[key] = (now + wait, min(wait * 2, OUTBOX_RESEND_MAX_SECONDS), report)
 
     # --- cancellation ---------------------------------------------------------------------------
 
@@ -371,9 +375,10 @@ class Hub:
             lines=running.take_lines(),
         )
         with self.lock:
-            self.outbox[(spec.task_id, spec.attempt)] = (time.monotonic(), report)
+            first = OUTBOX_RESEND_SECONDS
+            self.outbox[(spec.task_id, spec.attempt)] = (time.monotonic() + first, first * 2, report)
             if len(self.outbox) > OUTBOX_LIMIT:
-                oldest = min(self.outbox, key=lambda k: self.outbox[k][0])
+                oldest = min(self.outbox, key=lambda k: self.outbox[k][0])  # the one due soonest: the oldest
                 self.outbox.pop(oldest)
         self.reporter.finished_raw(report)
 
