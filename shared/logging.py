@@ -46,7 +46,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, process: str | 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "pgserver"):
+    # Celery's "Task … received/succeeded" for every message: our own lines say more, per task.
+    for noisy in ("uvicorn.access", "pgserver", "celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -38,6 +38,9 @@ class StartedReport(AttemptRef):
 class HeartbeatReport(BaseModel):
     hub: str
     running: list[AttemptRef]
+    # Attempts that ended but whose end report is not acknowledged yet: their phones stay leased (the
+    # end is on its way) instead of being judged lost.
+    ending: list[AttemptRef] = Field(default_factory=list)
     at: datetime
 
 

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(default=15.0, gt=0)
     dispatch_timeout_seconds: float = Field(default=30.0, gt=0)
     scheduler_tick_seconds: float = Field(default=0.5, gt=0)
+    # Attempts are not judged lost while more reports than this wait for the dispatcher.
+    report_backlog_limit: int = Field(default=500, ge=1)
 
     # Hub workers.
     hub_name: str | None = None

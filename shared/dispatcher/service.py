@@ -123,6 +123,14 @@ def tick(settings: Settings, *, judge_silence: bool = True) -> None:
     after_commit(effects, orders)
 
 
+def _reports_caught_up(settings: Settings) -> bool:
+    """False while reports wait in the broker by the hundreds: the record is behind what hubs said."""
+    try:
+        return int(get_redis().llen(CONTROL_QUEUE)) < settings.report_backlog_limit
+    except Exception:
+        return False
+
+
 def run_timer(settings: Settings, stop: threading.Event) -> None:
     """Tick every ``scheduler_tick_seconds`` until ``stop``; survive a database outage.
 
@@ -132,7 +140,7 @@ def run_timer(settings: Settings, stop: threading.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         try:
-            tick(settings, judge_silence=started >= sighted_from)
+            tick(settings, judge_silence=started >= sighted_from and _reports_caught_up(settings))
         except (OperationalError, DBAPIError) as exc:
             log.warning("timer_database_unavailable", error=str(exc).splitlines()[0])
             sighted_from = time.monotonic() + settings.heartbeat_timeout_seconds

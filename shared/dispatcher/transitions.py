@@ -153,9 +153,23 @@ def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:
     """Keep the leases of running attempts alive. A heartbeat also stands in for a lost "started"
     report, and names attempts the record no longer wants (deleted, fenced off): those are told to stop."""
     effects = Effects()
+    lock_devices(session, [r.serial for r in (*report.running, *report.ending)])
+    if report.ending:
+        # The end of these is on its way: keep their phones leased until it arrives.
+        session.execute(
+            text(
+                "UPDATE device SET lease_heartbeat_at = greatest(lease_heartbeat_at, :at) "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS r(task_id, attempt) "
+                "WHERE device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt"
+            ),
+            {
+                "ids": [r.task_id for r in report.ending],
+                "attempts": [r.attempt for r in report.ending],
+                "at": datetime.now(UTC),
+            },
+        )
     if not report.running:
         return effects
-    lock_devices(session, [r.serial for r in report.running])
     params = {
         "ids": [r.task_id for r in report.running],
         "attempts": [r.attempt for r in report.running],

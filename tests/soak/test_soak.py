@@ -1,5 +1,5 @@
-"""Soak: thousands of tasks on hundreds of simulated phones for several minutes, with random faults,
-then an invariant check. Not part of the fast suite; run it with
+"""Soak: thousands of tasks on hundreds of simulated phones for several minutes, with random faults for
+the first four minutes, then recovery, then an invariant check. Not part of the fast suite; run it with
 
     ./tests/run -m soak -s            # defaults: 300 phones on 3 hubs, 3,000 tasks, faults every ~15 s
     PHONEFLEET_SOAK_TASKS=6000 PHONEFLEET_SOAK_PHONES=100 ./tests/run -m soak -s
@@ -35,6 +35,7 @@ TASKS = int(os.environ.get("PHONEFLEET_SOAK_TASKS", "3000"))
 PHONES = int(os.environ.get("PHONEFLEET_SOAK_PHONES", "300"))
 HUBS = int(os.environ.get("PHONEFLEET_SOAK_HUBS", "3"))
 FAULT_EVERY = float(os.environ.get("PHONEFLEET_SOAK_FAULT_SECONDS", "15"))
+FAULT_WINDOW = float(os.environ.get("PHONEFLEET_SOAK_FAULT_WINDOW", "240"))
 SEED = int(os.environ.get("PHONEFLEET_SOAK_SEED", str(int(time.time()))))
 
 
@@ -98,7 +99,9 @@ class Soak:
                 self.request("POST", "/task/retry-all")
 
     def inject_faults(self) -> None:
-        while not self.done.wait(self.rng.uniform(0.5, 1.5) * FAULT_EVERY):
+        """Random faults for FAULT_WINDOW seconds; then the farm must recover from the last one."""
+        window_ends = time.monotonic() + FAULT_WINDOW
+        while not self.done.wait(self.rng.uniform(0.5, 1.5) * FAULT_EVERY) and time.monotonic() < window_ends:
             fault = self.rng.choice(
                 ["kill_hub", "flush_redis", "restart_redis", "stop_postgres", "kill_dispatcher", "unplug"]
             )

@@ -24,7 +24,7 @@ from shared import metrics
 from shared.broker import get_redis
 from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
-from shared.messages import DeviceInfo
+from shared.messages import AttemptRef, DeviceInfo
 from shared.queues import CLAIM_KEY_PREFIX, ack_key, device_queue
 from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
@@ -40,7 +40,10 @@ SERIAL_PATTERN = re.compile(r"[!-~]{1,128}")
 # Serials that cheap phones share; useless as an identity.
 PLACEHOLDER_SERIALS = frozenset({"0123456789ABCDEF", "UNKNOWN", "0000000000000000", "1234567890ABCDEF"})
 CANCEL_POLL_SECONDS = 1.0
-OUTBOX_RESEND_SECONDS = 5.0
+# The first re-send waits long enough for a busy dispatcher to catch up (heartbeats keep the phone's
+# lease alive meanwhile); a report lost with the broker is recovered within this much.
+OUTBOX_RESEND_SECONDS = 30.0
+ENDING_PER_HEARTBEAT = 500
 OUTBOX_RESEND_MAX_SECONDS = 300.0
 OUTBOX_LIMIT = 100_000
 CLAIM_TTL_SECONDS = 7 * 24 * 3600
@@ -235,8 +238,12 @@ class Hub:
             try:
                 with self.lock:
                     running = list(self.running.values())
-                if running:
-                    self.reporter.heartbeat([r.ref for r in running])
+                    ending = [
+                        AttemptRef(task_id=task_id, attempt=attempt, serial=str(report["serial"]))
+                        for (task_id, attempt), (_, _, report) in self.outbox.items()
+                    ][:ENDING_PER_HEARTBEAT]
+                if running or ending:
+                    self.reporter.heartbeat([r.ref for r in running], ending)
                 self._resend_unacknowledged()
                 for task in running:
                     lines = task.take_lines()

@@ -75,8 +75,9 @@ class Reporter:
         report = StartedReport(task_id=task_id, attempt=attempt, serial=serial, hub=self.hub, at=now())
         return self._send(REPORT_STARTED, report)
 
-    def heartbeat(self, running: list[AttemptRef]) -> bool:
-        return self._send(REPORT_HEARTBEAT, HeartbeatReport(hub=self.hub, running=running, at=now()))
+    def heartbeat(self, running: list[AttemptRef], ending: list[AttemptRef]) -> bool:
+        report = HeartbeatReport(hub=self.hub, running=running, ending=ending, at=now())
+        return self._send(REPORT_HEARTBEAT, report)
 
     def logs(self, task_id: int, attempt: int, serial: str, lines: list[LogLine]) -> bool:
         report = LogsReport(task_id=task_id, attempt=attempt, serial=serial, lines=lines)
