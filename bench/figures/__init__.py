@@ -1,0 +1,1 @@
+"""One module per figure; each has ``NAME`` and ``run(ctx) -> FigureResult``."""
