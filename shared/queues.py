@@ -27,6 +27,13 @@ CANCEL_KEY_PREFIX = "phonefleet:cancel:"  # + task id → highest cancelled atte
 CANCEL_CHANNEL = "phonefleet:cancel"  # "task_id:attempt" published on every stop/delete
 CLAIM_KEY_PREFIX = "phonefleet:claim:"  # + task id:attempt → the hub that started it
 ACK_KEY_PREFIX = "phonefleet:ack:"  # + task id:attempt → the dispatcher has the attempt's end
+ALIVE_KEY_PREFIX = "phonefleet:alive:"  # + task id:attempt → a hub holds it (expires when the hub dies)
+
+
+def alive_key(task_id: int, attempt: int) -> str:
+    """Refreshed by the hub while it runs an attempt (or while its end report is on its way). Read by
+    the dispatcher before it declares an attempt lost: a key is fresh even when reports queue up."""
+    return f"{ALIVE_KEY_PREFIX}{task_id}:{attempt}"
 
 
 def ack_key(task_id: int, attempt: int) -> str:

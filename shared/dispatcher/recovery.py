@@ -15,15 +15,19 @@ skip it. Each step is a compare-and-set, so a tick that overlaps a report is har
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from shared.broker import get_redis
 from shared.dispatcher.transitions import Effects
 from shared.dispatcher.webhooks import enqueue_task_end
 from shared.failures import FailureKind
+from shared.queues import alive_key
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -48,7 +52,15 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
         ),
         {"cutoff": now - timedelta(seconds=settings.heartbeat_timeout_seconds)},
     ).all()
+    alive = _held_by_a_hub(expired)
     for lease in expired:
+        if (lease.lease_task_id, lease.lease_attempt) in alive:
+            # Its hub says so directly; its reports are only late (a backlog in the broker).
+            session.execute(
+                text("UPDATE device SET lease_heartbeat_at = :now WHERE serial = :serial"),
+                {"now": now, "serial": lease.serial},
+            )
+            continue
         task = session.execute(
             text(
                 "SELECT status, dispatched_at, started_at, retry_count, stop_requested_at FROM task "
@@ -106,6 +118,19 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
         )
         effects.claim_serials.add(lease.serial)
     return effects
+
+
+def _held_by_a_hub(leases: Sequence[Any]) -> set[tuple[int, int]]:
+    """The attempts among ``leases`` whose hub keeps their alive key fresh (empty if Redis is down:
+    then the heartbeats alone decide)."""
+    if not leases:
+        return set()
+    refs = [(int(lease.lease_task_id), int(lease.lease_attempt)) for lease in leases]
+    try:
+        values = get_redis().mget([alive_key(task_id, attempt) for task_id, attempt in refs])
+    except Exception:
+        return set()
+    return {ref for ref, value in zip(refs, values, strict=True) if value is not None}
 
 
 def _fail(session: Session, task_id: int, remark: str, kind: FailureKind, now: datetime) -> None:

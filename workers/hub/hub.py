@@ -9,6 +9,7 @@ dispatched attempt.
 from __future__ import annotations
 
 import base64
+import math
 import re
 import threading
 import time
@@ -25,7 +26,7 @@ from shared.broker import get_redis
 from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
 from shared.messages import AttemptRef, DeviceInfo
-from shared.queues import CLAIM_KEY_PREFIX, ack_key, device_queue
+from shared.queues import CLAIM_KEY_PREFIX, ack_key, alive_key, device_queue
 from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
 from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask, ShutdownInterrupt
@@ -243,6 +244,9 @@ class Hub:
                         for (task_id, attempt), (_, _, report) in self.outbox.items()
                     ][:ENDING_PER_HEARTBEAT]
                 if running or ending:
+                    self._keep_alive(
+                        [(r.spec.task_id, r.spec.attempt) for r in running] + [(e.task_id, e.attempt) for e in ending]
+                    )
                     self.reporter.heartbeat([r.ref for r in running], ending)
                 self._resend_unacknowledged()
                 for task in running:
@@ -253,6 +257,18 @@ class Hub:
                     self.report_devices()
             except Exception:
                 log.exception("tick_failed")
+
+    def _keep_alive(self, attempts: list[tuple[int, int]]) -> None:
+        """Refresh the alive keys of these attempts (see shared.queues.alive_key)."""
+        # A few heartbeat intervals: written straight to Redis, so it goes stale soon after the hub dies.
+        ttl = max(1, math.ceil(3 * self.settings.heartbeat_interval_seconds))
+        try:
+            pipe = get_redis().pipeline(transaction=False)
+            for task_id, attempt in attempts:
+                pipe.set(alive_key(task_id, attempt), self.name, ex=ttl)
+            pipe.execute()
+        except Exception as exc:  # the heartbeat reports still carry the news
+            log.warning("alive_keys_failed", error=str(exc))
 
     def _resend_unacknowledged(self) -> None:
         """Re-send end reports the dispatcher has not acknowledged, each less often than the last time
@@ -360,6 +376,7 @@ class Hub:
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "busy", f"running {busy.spec.task_id}")
             return
         try:
+            self._keep_alive([(spec.task_id, spec.attempt)])
             self.reporter.started(spec.task_id, spec.attempt, spec.serial)
             bound.info("task_started", script=spec.script_name)
             began = time.monotonic()
