@@ -3,15 +3,22 @@ for the cancellation keys. Hubs and central services build theirs from the same 
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
+import structlog
 from celery import Celery
 
 from shared.queues import CONTROL_QUEUE
 from shared.settings import Settings, get_settings
 
+log = structlog.get_logger(__name__)
+
+STALLED_EXIT_STATUS = 75  # EX_TEMPFAIL: start me again
 _lock = threading.Lock()
 _celery: dict[str, Celery] = {}
 _redis: dict[str, redis.Redis] = {}
@@ -85,6 +92,45 @@ def get_celery(url: str | None = None) -> Celery:
         return app
 
 
+class StallWatchdog:
+    """Restarts this worker process when its consumer has stopped taking messages.
+
+    kombu's Redis consumer can survive a Redis restart on a dead socket, polling forever without
+    receiving (celery issues #8030, #10205). ``stalled()`` says whether messages wait that this process
+    should have taken; after ``strikes`` checks in a row the process stops itself the warm way (running
+    tasks finish) and exits with status 75, for its supervisor (systemd, Docker, Kubernetes,
+    ``phonefleet up``) to start it again with fresh connections.
+    """
+
+    tripped = False
+
+    def __init__(self, name: str, stalled: Callable[[], bool], *, interval: float = 5.0, strikes: int = 3) -> None:
+        self.name = name
+        self.stalled = stalled
+        self.interval = interval
+        self.strikes = strikes
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name=f"{self.name}-watchdog", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        count = 0
+        while not self._stop.wait(self.interval):
+            try:
+                count = count + 1 if self.stalled() else 0
+            except Exception:
+                count = 0  # the broker itself is unreachable: the consumer reports that on its own
+            if count >= self.strikes:
+                log.error("consumer_stalled_restarting", process=self.name, seconds=round(count * self.interval))
+                StallWatchdog.tripped = True
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+
 def run_worker(app: Celery, *, queues: list[str], concurrency: int, hostname: str, loglevel: str) -> None:
     """Run a Celery worker (thread pool, prefetch 1, task events on) until it is told to stop.
 
@@ -105,6 +151,8 @@ def run_worker(app: Celery, *, queues: list[str], concurrency: int, hostname: st
         use_eventloop=False,
     )
     worker.start()
+    if StallWatchdog.tripped:
+        raise SystemExit(STALLED_EXIT_STATUS)
     if worker.exitcode:
         raise SystemExit(worker.exitcode)
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.broker import get_celery, get_redis, run_worker
+from shared.broker import StallWatchdog, get_celery, get_redis, run_worker
 from shared.db.engine import transaction
 from shared.dispatcher import dispatch, recovery
 from shared.dispatcher.cancel import request_cancel
@@ -63,6 +63,14 @@ M = TypeVar("M", bound=BaseModel)
 
 DEVICE_REPORT_SECONDS = 10.0  # hubs send their device list at least this often
 DB_RETRY_PAUSE_SECONDS = 1.0
+STALL_SECONDS = 10.0
+_last_report_at = time.monotonic()
+
+
+def _consumer_stalled() -> bool:
+    """True if reports wait in the broker and none was taken for a while."""
+    waiting = int(get_redis().llen(CONTROL_QUEUE))
+    return waiting > 0 and time.monotonic() - _last_report_at > STALL_SECONDS
 
 
 ACK_TTL_SECONDS = 24 * 3600
@@ -155,6 +163,8 @@ def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable
     kind = model.__name__.removesuffix("Report").lower()
 
     def handle(**payload: Any) -> None:
+        global _last_report_at
+        _last_report_at = time.monotonic()
         try:
             report = model.model_validate(payload)
         except ValidationError as exc:
@@ -210,6 +220,7 @@ def main(concurrency: int, loglevel: str) -> None:
     timer.start()
     webhooks = threading.Thread(target=Deliverer(settings).run, args=(stop,), name="webhooks", daemon=True)
     webhooks.start()
+    StallWatchdog("dispatcher", _consumer_stalled).start()
     try:
         run_worker(
             app,

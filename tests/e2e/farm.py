@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import redis
 from sqlalchemy import Engine, create_engine, text
 
 from api.keys.service import create_key
+from shared.broker import STALLED_EXIT_STATUS
 from shared.db.engine import transaction
 from shared.db.migrate import upgrade
 from shared.embedded import free_port, wait_for_port
@@ -110,6 +112,8 @@ class Farm:
     hubs: dict[str, Hub] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
     killed: dict[str, str] = field(default_factory=dict)
+    restarts: list[str] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
     base_env: dict[str, str] = field(default_factory=dict)
 
     # --- the api, as a client sees it ------------------------------------------------------------
@@ -284,7 +288,22 @@ class Farm:
                     return phone
         raise KeyError(serial)
 
+    def supervise(self) -> None:
+        """Start again any process that asked for it (exit status 75, see StallWatchdog), as systemd,
+        Docker or `phonefleet up` would."""
+
+        def watch() -> None:
+            while not self.stopping.wait(0.5):
+                for process in [*self.processes.values(), *(h.process for h in self.hubs.values())]:
+                    popen = process.popen
+                    if popen is not None and popen.poll() == STALLED_EXIT_STATUS:
+                        process.start()
+                        self.restarts.append(process.name)
+
+        threading.Thread(target=watch, name="farm-supervisor", daemon=True).start()
+
     def stop(self) -> None:
+        self.stopping.set()
         for hub in self.hubs.values():
             hub.process.stop()
         for process in self.processes.values():
@@ -357,6 +376,7 @@ def start_farm(
         )
         for hub in farm.hubs.values():
             farm.register_accounts(hub)
+        farm.supervise()
     except BaseException:
         farm.stop()
         drop_database(services.admin_database_url, database_url)

@@ -234,6 +234,7 @@ def check(soak: Soak, seconds: float) -> None:
         f"  completed {by_status[2]}, failed {by_status[3]}, pending 0, running 0 (stats agree)\n"
         f"  attempts run on phones {sum(started.values())}, phones that ran two at once 0\n"
         f"  tasks completed twice {len(twice)}, per-device order breaks {order_breaks}\n"
+        f"  processes restarted by their stall watchdog {len(farm.restarts)}: {sorted(farm.restarts)}\n"
         f"  faults injected {len(soak.faults)}: { {f: soak.faults.count(f) for f in sorted(set(soak.faults))} }",
         flush=True,
     )

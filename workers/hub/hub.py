@@ -22,7 +22,7 @@ from adbutils.errors import AdbError, AdbTimeout
 from celery import Celery
 
 from shared import metrics
-from shared.broker import get_redis
+from shared.broker import StallWatchdog, get_redis
 from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
 from shared.messages import AttemptRef, DeviceInfo
@@ -98,6 +98,7 @@ class Hub:
     def start(self, consumer: Any) -> None:
         """Start the background threads once Celery's consumer runs (queues are added through it)."""
         self.consumer = consumer
+        StallWatchdog(f"hub:{self.name}", self._consumer_stalled).start()
         metrics.serve(self.settings.metrics_host, self.settings.hub_metrics_port, f"hub:{self.name}")
         if self.settings.adb_host in ("127.0.0.1", "localhost") and not server_alive(self.settings.adb_port):
             # As `adb devices` would: start the local server (it outlives us, like any adb server).
@@ -257,6 +258,17 @@ class Hub:
                     self.report_devices()
             except Exception:
                 log.exception("tick_failed")
+
+    def _consumer_stalled(self) -> bool:
+        """True if a message waits in the queue of an attached phone that runs nothing."""
+        with self.lock:
+            idle = sorted(s for s in self.consuming if s not in self.running)
+        if not idle:
+            return False
+        pipe = get_redis().pipeline(transaction=False)
+        for serial in idle:
+            pipe.llen(device_queue(serial))
+        return any(int(length) > 0 for length in pipe.execute())
 
     def _keep_alive(self, attempts: list[tuple[int, int]]) -> None:
         """Refresh the alive keys of these attempts (see shared.queues.alive_key)."""
