@@ -30,6 +30,15 @@ ACK_KEY_PREFIX = "phonefleet:ack:"  # + task id:attempt → the dispatcher has t
 ALIVE_KEY_PREFIX = "phonefleet:alive:"  # + task id:attempt → a hub holds it (expires when the hub dies)
 
 
+ENDED_KEY_PREFIX = "phonefleet:ended:"  # + task id:attempt → the hub's end report (without screenshot)
+
+
+def ended_key(task_id: int, attempt: int) -> str:
+    """Written by the hub the moment an attempt ends, beside the queued report: the dispatcher reads
+    it before judging the attempt lost, so a report stuck behind others is never mistaken for a death."""
+    return f"{ENDED_KEY_PREFIX}{task_id}:{attempt}"
+
+
 def alive_key(task_id: int, attempt: int) -> str:
     """Refreshed by the hub while it runs an attempt (or while its end report is on its way). Read by
     the dispatcher before it declares an attempt lost: a key is fresh even when reports queue up."""

@@ -14,8 +14,10 @@ skip it. Each step is a compare-and-set, so a tick that overlaps a report is har
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,10 +26,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.broker import get_redis
-from shared.dispatcher.transitions import Effects
+from shared.dispatcher.transitions import Effects, apply_finished
 from shared.dispatcher.webhooks import enqueue_task_end
 from shared.failures import FailureKind
-from shared.queues import alive_key
+from shared.messages import FinishedReport
+from shared.queues import CLAIM_KEY_PREFIX, alive_key, ended_key
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -52,9 +55,16 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
         ),
         {"cutoff": now - timedelta(seconds=settings.heartbeat_timeout_seconds)},
     ).all()
-    alive = _held_by_a_hub(expired)
+    evidence = _hub_evidence(expired)
     for lease in expired:
-        if (lease.lease_task_id, lease.lease_attempt) in alive:
+        seen = evidence.get((lease.lease_task_id, lease.lease_attempt), HubEvidence())
+        if seen.ended is not None:
+            # The hub wrote how it ended; the report itself is stuck behind others. Apply it now.
+            report = FinishedReport.model_validate(seen.ended)
+            effects.merge(apply_finished(session, report, settings))
+            effects.recovered.append("end_read_from_hub")
+            continue
+        if seen.alive:
             # Its hub says so directly; its reports are only late (a backlog in the broker).
             session.execute(
                 text("UPDATE device SET lease_heartbeat_at = :now WHERE serial = :serial"),
@@ -68,7 +78,7 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
             ),
             {"id": lease.lease_task_id, "attempt": lease.lease_attempt},
         ).first()
-        if task is not None and task.status == 0:
+        if task is not None and task.status == 0 and not seen.claimed:
             # Sent but not started: wait for the dispatch timeout, counted from the send.
             if lease.lease_since > now - timedelta(seconds=settings.dispatch_timeout_seconds):
                 continue
@@ -120,17 +130,36 @@ def expire_silent_attempts(session: Session, settings: Settings) -> Effects:
     return effects
 
 
-def _held_by_a_hub(leases: Sequence[Any]) -> set[tuple[int, int]]:
-    """The attempts among ``leases`` whose hub keeps their alive key fresh (empty if Redis is down:
-    then the heartbeats alone decide)."""
+@dataclass(frozen=True)
+class HubEvidence:
+    """What a hub wrote straight to Redis about an attempt (see shared.queues)."""
+
+    alive: bool = False
+    claimed: bool = False
+    ended: dict[str, Any] | None = None
+
+
+def _hub_evidence(leases: Sequence[Any]) -> dict[tuple[int, int], HubEvidence]:
+    """The hubs' own word on these attempts; nothing if Redis is down (then heartbeats alone decide)."""
     if not leases:
-        return set()
+        return {}
     refs = [(int(lease.lease_task_id), int(lease.lease_attempt)) for lease in leases]
     try:
-        values = get_redis().mget([alive_key(task_id, attempt) for task_id, attempt in refs])
+        pipe = get_redis().pipeline(transaction=False)
+        for task_id, attempt in refs:
+            pipe.get(alive_key(task_id, attempt))
+            pipe.exists(f"{CLAIM_KEY_PREFIX}{task_id}:{attempt}")
+            pipe.get(ended_key(task_id, attempt))
+        values = pipe.execute()
     except Exception:
-        return set()
-    return {ref for ref, value in zip(refs, values, strict=True) if value is not None}
+        return {}
+    found: dict[tuple[int, int], HubEvidence] = {}
+    for index, ref in enumerate(refs):
+        alive, claimed, ended = values[3 * index : 3 * index + 3]
+        found[ref] = HubEvidence(
+            alive=alive is not None, claimed=bool(claimed), ended=json.loads(ended) if ended else None
+        )
+    return found
 
 
 def _fail(session: Session, task_id: int, remark: str, kind: FailureKind, now: datetime) -> None:

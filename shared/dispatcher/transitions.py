@@ -49,6 +49,14 @@ class Effects:
     durations: list[tuple[str, str, float]] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
 
+    def merge(self, other: Effects) -> None:
+        self.claim_serials |= other.claim_serials
+        self.cancel.extend(other.cancel)
+        self.acks.extend(other.acks)
+        self.start_latencies.extend(other.start_latencies)
+        self.durations.extend(other.durations)
+        self.recovered.extend(other.recovered)
+
 
 def lock_devices(session: Session, serials: list[str]) -> None:
     """Lock these phones' rows, in serial order, before touching any task row.

@@ -298,3 +298,54 @@ def test_heartbeat_of_a_deleted_task_tells_the_hub_to_stop(client: TestClient) -
     )
     with transaction() as session:
         assert apply_heartbeat(session, beat).cancel == [(task_id, 1)]
+
+
+def _silence(serial: str, settings: Settings) -> None:
+    _age_lease(serial, max(settings.heartbeat_timeout_seconds, settings.dispatch_timeout_seconds) + 1)
+
+
+def test_an_end_written_by_the_hub_is_applied_not_re_run(client: TestClient, redis_client: Any) -> None:
+    import json
+
+    from shared.queues import ended_key
+
+    make_device(serial="dev-1")
+    (task_id,) = create_tasks(client, ["dev-1"])
+    end = finished(task_id, remark="posted while its reports were stuck").model_dump(mode="json")
+    redis_client.set(ended_key(task_id, 1), json.dumps(end))
+    settings = get_settings()
+    _silence("dev-1", settings)
+    with transaction() as session:
+        effects = recovery.expire_silent_attempts(session, settings)
+    task = row(task_id)
+    assert (task.status, task.remark, task.attempt) == (TaskStatus.COMPLETED, "posted while its reports were stuck", 1)
+    assert effects.recovered == ["end_read_from_hub"] and effects.cancel == []
+    assert lease("dev-1") == (None, None)
+
+
+def test_an_attempt_its_hub_keeps_alive_is_left_alone(client: TestClient, redis_client: Any) -> None:
+    from shared.queues import alive_key
+
+    make_device(serial="dev-1")
+    (task_id,) = create_tasks(client, ["dev-1"])
+    redis_client.set(alive_key(task_id, 1), "hub-a", ex=30)
+    settings = get_settings()
+    _silence("dev-1", settings)
+    with transaction() as session:
+        effects = recovery.expire_silent_attempts(session, settings)
+    assert effects.recovered == [] and lease("dev-1") == (task_id, 1)
+    assert row(task_id).dispatched_at is not None
+
+
+def test_a_claimed_attempt_whose_hub_died_is_lost_not_re_sent(client: TestClient, redis_client: Any) -> None:
+    from shared.queues import CLAIM_KEY_PREFIX
+
+    make_device(serial="dev-1")
+    (task_id,) = create_tasks(client, ["dev-1"])
+    redis_client.set(f"{CLAIM_KEY_PREFIX}{task_id}:1", "hub-a")
+    settings = get_settings()
+    _silence("dev-1", settings)
+    with transaction() as session:
+        effects = recovery.expire_silent_attempts(session, settings)
+    assert effects.recovered == ["hub_lost"]
+    assert (row(task_id).status, row(task_id).failure_kind) == (TaskStatus.FAILED, "hub_lost")

@@ -9,6 +9,7 @@ dispatched attempt.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import threading
@@ -26,7 +27,7 @@ from shared.broker import StallWatchdog, get_redis
 from shared.dispatcher.cancel import cancel_channel, cancel_key
 from shared.failures import FailureKind
 from shared.messages import AttemptRef, DeviceInfo
-from shared.queues import CLAIM_KEY_PREFIX, ack_key, alive_key, device_queue
+from shared.queues import CLAIM_KEY_PREFIX, ack_key, alive_key, device_queue, ended_key
 from shared.settings import Settings
 from workers.adb.server import AdbServer, server_alive
 from workers.hub.context import OFFLINE_REMARK, HubContext, RunningTask, ShutdownInterrupt
@@ -46,6 +47,7 @@ CANCEL_POLL_SECONDS = 1.0
 OUTBOX_RESEND_SECONDS = 30.0
 ENDING_PER_HEARTBEAT = 500
 OUTBOX_RESEND_MAX_SECONDS = 300.0
+ENDED_TTL_SECONDS = 24 * 3600
 OUTBOX_LIMIT = 100_000
 CLAIM_TTL_SECONDS = 7 * 24 * 3600
 SCREENSHOT_TIMEOUT_SECONDS = 10.0
@@ -270,10 +272,22 @@ class Hub:
             pipe.llen(device_queue(serial))
         return any(int(length) > 0 for length in pipe.execute())
 
+    def _record_end(self, spec: TaskSpec, report: dict[str, Any]) -> None:
+        """Write the end beside the queued report (see shared.queues.ended_key); the screenshot only
+        travels in the report."""
+        light = {k: v for k, v in report.items() if k != "screenshot_png_b64"}
+        try:
+            get_redis().set(ended_key(spec.task_id, spec.attempt), json.dumps(light), ex=ENDED_TTL_SECONDS)
+        except Exception as exc:  # the report and its re-sends still carry it
+            log.warning("end_key_failed", task_id=spec.task_id, attempt=spec.attempt, error=str(exc))
+
     def _keep_alive(self, attempts: list[tuple[int, int]]) -> None:
         """Refresh the alive keys of these attempts (see shared.queues.alive_key)."""
-        # A few heartbeat intervals: written straight to Redis, so it goes stale soon after the hub dies.
-        ttl = max(1, math.ceil(3 * self.settings.heartbeat_interval_seconds))
+        # Written straight to Redis, so it goes stale soon after the hub dies; long enough to ride out
+        # a hub busy for a few heartbeats.
+        ttl = max(
+            1, math.ceil(max(3 * self.settings.heartbeat_interval_seconds, self.settings.heartbeat_timeout_seconds / 2))
+        )
         try:
             pipe = get_redis().pipeline(transaction=False)
             for task_id, attempt in attempts:
@@ -410,6 +424,7 @@ class Hub:
             screenshot_png_b64=base64.b64encode(screenshot).decode() if screenshot else None,
             lines=running.take_lines(),
         )
+        self._record_end(spec, report)
         with self.lock:
             first = OUTBOX_RESEND_SECONDS
             self.outbox[(spec.task_id, spec.attempt)] = (time.monotonic() + first, first * 2, report)
