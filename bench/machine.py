@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,24 @@ def _mem_total_gib() -> float:
     return float("nan")
 
 
+def code_revision(root: Path) -> str:
+    """The commit measured, and whether phonefleet's code differed from it (others' work in progress)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "api", "shared", "workers"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (+ uncommitted changes in api/shared/workers)" if dirty else head
+
+
 def machine_info() -> dict[str, Any]:
     """CPU count and model, RAM, kernel, Python, date and load average."""
     load = os.getloadavg()
@@ -42,4 +61,5 @@ def machine_info() -> dict[str, Any]:
         "os": platform.platform(terse=True),
         "python": sys.version.split()[0],
         "load_average_at_start": [round(x, 2) for x in load],
+        "code": code_revision(Path(__file__).resolve().parent.parent),
     }

@@ -51,7 +51,8 @@ def header_lines(report: dict[str, Any]) -> list[str]:
     return [
         f"Run of {m['date']} ({report['mode']}, {report['seconds'] / 60:.0f} min). "
         f"Machine: {m['cpus']} × {m['cpu_model']}, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}; load average at start {', '.join(str(x) for x in m['load_average_at_start'])}.",
+        f"Python {m['python']}; load average at start {', '.join(str(x) for x in m['load_average_at_start'])}. "
+        f"Code: {m.get('code', 'unknown')}.",
         "",
         f"PostgreSQL {s['postgres_version']} ({s['postgres_source']}), Redis {s['redis_version']} "
         f"({s['redis_source']}, database {s['redis_db']}). {report['settings']}",

@@ -36,6 +36,8 @@ BENCH_ENV = {
     "PHONEFLEET_LOG_LEVEL": "INFO",
     "PHONEFLEET_DISPATCHER_METRICS_PORT": "0",
     "PHONEFLEET_HUB_METRICS_PORT": "0",
+    # A process that dies of a signal leaves its Python stacks in its log.
+    "PYTHONFAULTHANDLER": "1",
 }
 RESERVED_PORTS = frozenset({50809})  # the tests' api port
 ROOT = Path(__file__).resolve().parent.parent

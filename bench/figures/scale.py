@@ -142,9 +142,15 @@ def run(ctx: Context) -> FigureResult:
                             break
                     info.update(units=sum(r["tasks"] for r in step["rounds"]))
                 step["dispatcher_warnings"] = counter.read()
-                step["hub_rss_mib"] = {h.name: round(rss_kib(h.process.pid)["VmRSS"] / 1024, 1) for h in hubs}
+                dead = {h.name: h.process.popen.poll() for h in hubs if h.process.popen and not h.process.alive()}
+                step["hub_rss_mib"] = {
+                    h.name: round(rss_kib(h.process.pid)["VmRSS"] / 1024, 1) for h in hubs if h.process.alive()
+                }
+                if dead:
+                    step["hubs_dead_exit_codes"] = dead
+                    ctx.progress(f"hub workers died: {dead} (exit codes; negative = killed by that signal)")
                 steps.append(step)
-                clean = all(r["clean"] for r in step["rounds"])
+                clean = not dead and all(r["clean"] for r in step["rounds"])
                 last = step["rounds"][-1]
                 ctx.progress(
                     f"{len(serials)} phones on {len(hubs)} hubs: {'clean' if clean else 'NOT clean'};"
