@@ -10,7 +10,8 @@ Requests are sequential (latency without queueing) from one keep-alive client, r
 filters (status; serial; script_name; status+serial; source) and a serial from all 1,000. The baseline
 is the same SQL the api runs (the page query and the count), sent by psycopg in one transaction from
 one connection; for stats, the same grouped sum over task_count. Each repetition alternates api and
-baseline; p99 is per repetition, the figure is the median over repetitions.
+baseline; p99 is per repetition, the figure is the median over repetitions. The api is called from the
+bench's raw keep-alive HTTP client (``bench.loadgen.RawHttp``), as are the other api figures.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 import psycopg
 
 from bench.context import Context
+from bench.loadgen import RawHttp
 from bench.result import FigureResult, Row
-from bench.stack import http_client
 from bench.stats import median, percentile, ratio, summary_ms
 
 NAME = "list"
@@ -129,7 +130,9 @@ def run(ctx: Context) -> FigureResult:
     all_raw_stats: list[float] = []
     floor: list[float] = []
 
-    with stack.client(key) as client, psycopg.connect(stack.services.libpq_database_url) as conn:
+    client = RawHttp(f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {key}"})
+    stats_request = client.encode("GET", "/task/stats")
+    with client, psycopg.connect(stack.services.libpq_database_url) as conn:
 
         def api_list(n: int) -> float:
             name, make = FILTERS[n % len(FILTERS)]
@@ -137,17 +140,17 @@ def run(ctx: Context) -> FigureResult:
             began = time.perf_counter()
             response = client.get("/task", params=params)
             elapsed = time.perf_counter() - began
-            if response.status_code != 200:
-                raise RuntimeError(f"GET /task {params}: {response.status_code} {response.text[:200]}")
+            if response.status != 200:
+                raise RuntimeError(f"GET /task {params}: {response.status} {response.body[:200]!r}")
             per_filter[name].append(elapsed)
             return elapsed
 
         def api_stats() -> float:
             began = time.perf_counter()
-            response = client.get("/task/stats")
+            response = client.send(stats_request)
             elapsed = time.perf_counter() - began
-            if response.status_code != 200:
-                raise RuntimeError(f"GET /task/stats: {response.status_code}")
+            if response.status != 200:
+                raise RuntimeError(f"GET /task/stats: {response.status}")
             return elapsed
 
         def raw_list(n: int) -> float:
@@ -170,10 +173,11 @@ def run(ctx: Context) -> FigureResult:
             raw_stats()
         for values in per_filter.values():
             values.clear()
-        with http_client() as plain:
+        with RawHttp(stack.api_url) as plain:
+            healthz = plain.encode("GET", "/healthz")
             for _ in range(warm):
                 began = time.perf_counter()
-                plain.get(f"{stack.api_url}/healthz")
+                plain.send(healthz)
                 floor.append(time.perf_counter() - began)
 
         for rep in range(sizes.reps):
