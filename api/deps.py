@@ -4,15 +4,18 @@ after-commit actions (dispatch messages and stop signals go out only once the ro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import structlog
 from fastapi import Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from shared.db.engine import session_factory
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -56,3 +59,28 @@ def get_uow() -> Iterator[UnitOfWork]:
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+def run_in_uow(work: Callable[[UnitOfWork], T]) -> T:
+    """``work`` in a unit of work with the same contract as :func:`get_uow`: commit when it returns,
+    roll back when it raises, then the after-commit actions; its result once all that is done."""
+    session = session_factory()()
+    uow = UnitOfWork(session)
+    try:
+        result = work(uow)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    uow.run_after_commit()
+    return result
+
+
+async def in_uow(work: Callable[[UnitOfWork], T]) -> T:
+    """:func:`run_in_uow` on a worker thread. The hot endpoints are ``async def`` and make this their
+    only thread hop: a sync endpoint with sync dependencies costs one hop per dependency, one for the
+    endpoint and one to validate its answer, and each hop costs the event loop and the GIL more than
+    the endpoint's own work."""
+    return await run_in_threadpool(run_in_uow, work)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -129,6 +130,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return error_response(Code.UNAVAILABLE, UNAVAILABLE_HINT.format(service="database"))
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_down_raw(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # The hot paths send SQL through the session's psycopg connection: its errors are not wrapped.
         log.warning("database_unavailable", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return error_response(Code.UNAVAILABLE, UNAVAILABLE_HINT.format(service="database"))
 

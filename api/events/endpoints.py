@@ -27,7 +27,7 @@ STREAM_EXAMPLE = (
 )
 
 
-def events_principal(
+async def events_principal(
     request: Request,
     key: Annotated[
         str | None,
@@ -43,7 +43,7 @@ def events_principal(
         scope = dict(request.scope)
         scope["headers"] = [*request.scope["headers"], (b"authorization", f"Bearer {key}".encode())]
         request = Request(scope)
-    return require_api(authenticate(request))
+    return await require_api(await authenticate(request))
 
 
 async def task_feed(request: Request) -> TaskFeed:

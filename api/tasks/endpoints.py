@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from api.auth import ApiPrincipal, require_api
-from api.deps import UoW
+from api.deps import UnitOfWork, UoW, in_uow
 from api.envelope import Envelope, error_responses, ok
 from api.settings import SettingsDep
 from api.tasks import repository, service
@@ -57,13 +57,17 @@ CurrentTask = Annotated[Task, Depends(load_task)]
         Code.DEVICE_LIMIT,
     ),
 )
-def create_task(
-    body: Annotated[TaskCreate, Body()], uow: UoW, principal: ApiPrincipal, settings: SettingsDep
+async def create_task(
+    body: Annotated[TaskCreate, Body()], principal: ApiPrincipal, settings: SettingsDep
 ) -> Envelope[TaskCreated]:
     """One task per device (``serials``), per account (``usernames``), or per account on each device
     (``serials`` with ``enable_multi_account``). All or nothing: a request with any bad target creates
     no task. A serial no hub has reported yet is accepted; its tasks wait until the device shows up."""
-    ids = service.create_tasks(uow, principal, body, settings)
+
+    def work(uow: UnitOfWork) -> list[int]:
+        return service.create_tasks(uow, principal, body, settings)
+
+    ids = await in_uow(work)
     return ok(TaskCreated(task_ids=ids, created_count=len(ids)))
 
 
@@ -73,8 +77,7 @@ def create_task(
     response_model=Envelope[TaskList],
     responses=error_responses(Code.INVALID_PARAMS),
 )
-def list_tasks(
-    uow: UoW,
+async def list_tasks(
     settings: SettingsDep,
     status: Annotated[int | None, Query(ge=0, le=3, description="0 pending, 1 running, 2 completed, 3 failed")] = None,
     serial: Annotated[str | None, Query(max_length=128)] = None,
@@ -85,10 +88,14 @@ def list_tasks(
 ) -> Envelope[TaskList]:
     """Newest first."""
     filters = TaskFilters(status=status, serial=serial, script_name=script_name, source=source)
-    rows = repository.list_tasks(uow.session, filters, offset=(page - 1) * page_size, limit=page_size)
-    total = repository.count_tasks(uow.session, filters)
-    tasks = [service.to_public(t, settings) for t in rows]
-    return ok(TaskList(tasks=tasks, total=total, page=page, page_size=page_size))
+
+    def work(uow: UnitOfWork) -> TaskList:
+        rows = repository.list_tasks(uow.session, filters, offset=(page - 1) * page_size, limit=page_size)
+        total = repository.count_tasks(uow.session, filters)
+        tasks = [service.public_from_row(row, settings) for row in rows]
+        return TaskList(tasks=tasks, total=total, page=page, page_size=page_size)
+
+    return ok(await in_uow(work))
 
 
 @router.get(
@@ -97,8 +104,8 @@ def list_tasks(
     response_model=Envelope[TaskStats],
     responses=error_responses(),
 )
-def task_stats(uow: UoW) -> Envelope[TaskStats]:
-    return ok(service.stats(uow.session))
+async def task_stats() -> Envelope[TaskStats]:
+    return ok(await in_uow(lambda uow: service.stats(uow.session)))
 
 
 @router.delete(

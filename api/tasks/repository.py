@@ -1,17 +1,24 @@
-"""Plain data access for tasks: one function, one query."""
+"""Plain data access for tasks: one function, one query.
+
+The hot paths (create, list, stats) send their SQL straight through the session's psycopg connection,
+in the session's transaction: building and compiling a SQLAlchemy statement, and loading ORM objects,
+cost more CPU than PostgreSQL spends answering these queries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from shared.db.models import Task, TaskCount, TaskLog, TaskStatus
+from shared.db.models import Task, TaskLog, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,50 @@ def _where(filters: TaskFilters) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def insert_tasks(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in one statement; ids come back in the order of ``rows``."""
-    if not rows:
+def driver(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``session``, inside the session's transaction."""
+    return cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+
+
+# One statement for any number of tasks: the per-task columns come as arrays, the rest once. Ids are
+# drawn in ``ORDER BY n`` order (PostgreSQL evaluates volatile target-list functions after the sort),
+# so sorted ids are in the order of the targets.
+_INSERT_TASKS = """
+INSERT INTO task (id, serial, username, account_id, platform, packagename, script_name, script_config,
+                  source, start_time, scheduled_at, due_at, api_key_id, webhook_url)
+SELECT nextval('task_id_seq'), t.serial, t.username, t.account_id, t.platform, t.packagename,
+       %(script_name)s::text, %(script_config)s::jsonb, %(source)s::text, %(start_time)s::text,
+       %(scheduled_at)s::timestamptz, coalesce(%(due_at)s::timestamptz, now()), %(api_key_id)s::bigint,
+       %(webhook_url)s::text
+FROM unnest(%(serials)s::text[], %(usernames)s::text[], %(account_ids)s::bigint[], %(platforms)s::text[],
+            %(packagenames)s::text[]) WITH ORDINALITY AS t(serial, username, account_id, platform, packagename, n)
+ORDER BY t.n
+RETURNING id
+"""
+
+
+def insert_tasks(session: Session, targets: Sequence[dict[str, Any]], common: dict[str, Any]) -> list[int]:
+    """Insert one task per target (``serial, username, account_id, platform, packagename``), each with
+    the ``common`` columns, in one statement; ids come back in the order of ``targets``."""
+    if not targets:
         return []
-    result = session.execute(
-        insert(Task).returning(col(Task.id), sort_by_parameter_order=True),
-        list(rows),
-    )
-    return [int(row_id) for (row_id,) in result if row_id is not None]
+    params = {
+        "serials": [t["serial"] for t in targets],
+        "usernames": [t["username"] for t in targets],
+        "account_ids": [t["account_id"] for t in targets],
+        "platforms": [t["platform"] for t in targets],
+        "packagenames": [t["packagename"] for t in targets],
+        "script_name": common["script_name"],
+        "script_config": Jsonb(common["script_config"]),
+        "source": common["source"],
+        "start_time": common.get("start_time"),
+        "scheduled_at": common.get("scheduled_at"),
+        "due_at": common.get("due_at"),
+        "api_key_id": common.get("api_key_id"),
+        "webhook_url": common.get("webhook_url"),
+    }
+    rows = driver(session).execute(_INSERT_TASKS, params).fetchall()
+    return sorted(int(row[0]) for row in rows)
 
 
 def get_task(session: Session, task_id: int, *, lock: bool = False) -> Task | None:
@@ -53,28 +95,49 @@ def get_task(session: Session, task_id: int, *, lock: bool = False) -> Task | No
     return session.scalars(stmt).first()
 
 
-def list_tasks(session: Session, filters: TaskFilters, *, offset: int, limit: int) -> list[Task]:
-    stmt = select(Task).where(*_where(filters)).order_by(col(Task.id).desc()).offset(offset).limit(limit)
-    return list(session.scalars(stmt))
+# What GET /task shows of a task (see service.public_from_row).
+PUBLIC_COLUMNS = (
+    "id, serial, username, platform, script_name, script_config, status, source, start_time, scheduled_at, "
+    "created_at, started_at, end_time, retry_count, remark, hub, attempt, failure_kind, stop_requested_at, "
+    "webhook_url"
+)
+
+
+def _raw_where(filters: TaskFilters) -> tuple[str, dict[str, Any]]:
+    """``filters`` as SQL conditions over the columns task and task_count share (and serial)."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for name in ("status", "serial", "script_name", "source"):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(f"{name} = %({name})s")
+            params[name] = value
+    return (" AND ".join(clauses) or "TRUE"), params
+
+
+def list_tasks(session: Session, filters: TaskFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
+    """A page of tasks matching ``filters``, newest first, as rows of :data:`PUBLIC_COLUMNS`."""
+    where, params = _raw_where(filters)
+    # The SQL is made of fixed fragments only; values travel as parameters.
+    sql = f"SELECT {PUBLIC_COLUMNS} FROM task WHERE {where} ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s"  # noqa: S608
+    with driver(session).cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql, {**params, "limit": limit, "offset": offset}).fetchall()
 
 
 def count_tasks(session: Session, filters: TaskFilters) -> int:
     """How many tasks match. Without a serial filter the answer comes from ``task_count`` (a few
     hundred rows whatever the table size); per-device counts use the (serial, status) index."""
+    where, params = _raw_where(filters)
     if filters.serial is not None:
-        return int(session.scalar(select(func.count()).select_from(Task).where(*_where(filters))) or 0)
-    stmt = select(func.coalesce(func.sum(col(TaskCount.n)), 0))
-    if filters.status is not None:
-        stmt = stmt.where(col(TaskCount.status) == filters.status)
-    if filters.script_name is not None:
-        stmt = stmt.where(col(TaskCount.script_name) == filters.script_name)
-    if filters.source is not None:
-        stmt = stmt.where(col(TaskCount.source) == filters.source)
-    return int(session.scalar(stmt) or 0)
+        sql = f"SELECT count(*) FROM task WHERE {where}"  # noqa: S608 (fixed fragments)
+    else:
+        sql = f"SELECT coalesce(sum(n), 0) FROM task_count WHERE {where}"  # noqa: S608 (fixed fragments)
+    row = driver(session).execute(sql, params).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def counts_by_status(session: Session) -> dict[int, int]:
-    rows = session.execute(select(col(TaskCount.status), func.sum(col(TaskCount.n))).group_by(col(TaskCount.status)))
+    rows = driver(session).execute("SELECT status, sum(n) FROM task_count GROUP BY status").fetchall()
     return {int(status): int(n) for status, n in rows}
 
 
@@ -166,12 +229,13 @@ def get_logs(session: Session, task_id: int, *, after_id: int, limit: int) -> li
 
 
 def active_device_count(session: Session, key_id: int | None, excluding: Sequence[str]) -> int:
-    """Distinct devices where the key has unfinished tasks, leaving out ``excluding``."""
-    key_match = col(Task.api_key_id).is_(None) if key_id is None else col(Task.api_key_id) == key_id
-    stmt = select(func.count(func.distinct(col(Task.serial)))).where(
-        key_match,
-        col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
+    """Distinct devices where the key has unfinished tasks, leaving out ``excluding``. (The partial
+    index ix_task_active_key_serial answers it; ``NOT IN (SELECT unnest…)`` is a hashed lookup however
+    many serials the request names.)"""
+    key_match = "api_key_id IS NULL" if key_id is None else "api_key_id = %(key_id)s"
+    sql = (
+        f"SELECT count(DISTINCT serial) FROM task WHERE {key_match} AND status IN (0, 1) "  # noqa: S608
+        "AND serial NOT IN (SELECT unnest(%(excluding)s::text[]))"
     )
-    if excluding:
-        stmt = stmt.where(col(Task.serial).not_in(list(excluding)))
-    return int(session.scalar(stmt) or 0)
+    row = driver(session).execute(sql, {"key_id": key_id, "excluding": list(excluding)}).fetchone()
+    return int(row[0]) if row is not None else 0

@@ -6,7 +6,7 @@ registered as after-commit actions, so a rolled-back request sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,6 +72,37 @@ def to_public(task: Task, settings: Settings) -> TaskPublic:
         failure_kind=task.failure_kind,
         stop_requested=task.stop_requested_at is not None and task.status == TaskStatus.RUNNING,
         webhook_url=task.webhook_url,
+    )
+
+
+def public_from_row(row: Mapping[str, Any], settings: Settings) -> TaskPublic:
+    """:func:`to_public` for a row of ``repository.PUBLIC_COLUMNS`` (the list's raw query)."""
+    zone = settings.zone
+
+    def local(value: datetime | None) -> datetime | None:
+        return value.astimezone(zone) if value is not None else None
+
+    return TaskPublic(
+        id=row["id"],
+        serial=row["serial"],
+        username=row["username"],
+        platform=row["platform"],
+        script_name=row["script_name"],
+        script_config=row["script_config"],
+        status=row["status"],
+        source=row["source"],
+        start_time=row["start_time"],
+        scheduled_at=local(row["scheduled_at"]),
+        created_at=row["created_at"].astimezone(zone),
+        started_at=local(row["started_at"]),
+        end_time=local(row["end_time"]),
+        retry_count=row["retry_count"],
+        remark=row["remark"],
+        hub=row["hub"],
+        attempt=row["attempt"],
+        failure_kind=row["failure_kind"],
+        stop_requested=row["stop_requested_at"] is not None and row["status"] == TaskStatus.RUNNING,
+        webhook_url=row["webhook_url"],
     )
 
 
@@ -218,11 +249,10 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
         "source": body.source,
         "start_time": body.start_time,
         "scheduled_at": scheduled_at,
+        "due_at": scheduled_at,  # None: due now (the column's default)
         "api_key_id": principal.key_id,
     }
-    if scheduled_at is not None:
-        common["due_at"] = scheduled_at
-    ids = repository.insert_tasks(session, [{**common, **t} for t in targets])
+    ids = repository.insert_tasks(session, targets, common)
     log.info(
         "tasks_created",
         count=len(ids),

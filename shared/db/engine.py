@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.settings import Settings, get_settings
 
 _engines: dict[str, Engine] = {}
+_sessionmakers: dict[Engine, sessionmaker[Session]] = {}
 _lock = threading.Lock()
 
 
@@ -26,8 +27,12 @@ def database_url(settings: Settings | None = None) -> str:
     return url
 
 
-def get_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
-    """The process's engine for ``url`` (default: the configured database)."""
+def get_engine(url: str | None = None, *, pool_size: int = 20) -> Engine:
+    """The process's engine for ``url`` (default: the configured database).
+
+    ``pool_size`` connections are kept open. It is above the concurrency the api sees in practice: a
+    connection opened beyond it (overflow) is closed when returned, and opening one costs PostgreSQL
+    a backend start, so a pool smaller than the concurrency reconnects on most requests."""
     url = url or database_url()
     with _lock:
         engine = _engines.get(url)
@@ -51,10 +56,18 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _sessionmakers.clear()
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+    """The sessionmaker of ``engine`` (default: the configured database's), made once per engine."""
+    engine = engine or get_engine()
+    factory = _sessionmakers.get(engine)
+    if factory is None:
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        with _lock:
+            factory = _sessionmakers.setdefault(engine, factory)
+    return factory
 
 
 @contextmanager
