@@ -121,7 +121,14 @@ def up(
 
 @app.command()
 def dispatcher(
-    concurrency: Annotated[int, typer.Option(min=1, help="threads applying hub reports")] = 8,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="report messages applied at once. 1 (default): one at a time, in the consumer's thread; "
+            "hubs batch their reports, and more dispatcher processes use more cores. N > 1: a pool of N threads",
+        ),
+    ] = 1,
 ) -> None:
     """Run the dispatcher: applies hub reports, dispatches due tasks, recovers lost attempts."""
     from shared.dispatcher.service import main as run_dispatcher

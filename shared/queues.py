@@ -21,6 +21,9 @@ REPORT_HEARTBEAT = "phonefleet.heartbeat"
 REPORT_LOGS = "phonefleet.logs"
 REPORT_FINISHED = "phonefleet.finished"
 REPORT_REFUSED = "phonefleet.refused"  # the hub did not run an attempt (cancelled, phone not here)
+# hub → dispatcher: several of the attempt reports above, in the order the hub made them, applied in
+# one transaction. kwargs: {"hub": name, "reports": [{"kind": REPORT_*, "report": {...}}, ...]}
+REPORTS_BATCH = "phonefleet.reports"
 
 # Redis keys and channels outside Celery.
 CANCEL_KEY_PREFIX = "phonefleet:cancel:"  # + task id → highest cancelled attempt

@@ -43,6 +43,12 @@ _CLAIM_SQL = """
 WITH idle AS (
     SELECT serial FROM device
     WHERE online AND lease_task_id IS NULL {device_filter}
+      -- Lock only phones that have something to take: an idle phone stays unlocked for the api,
+      -- which claims it in the transaction that creates its task.
+      AND EXISTS (
+          SELECT 1 FROM task
+          WHERE task.serial = device.serial AND status = 0 AND dispatched_at IS NULL AND due_at <= now()
+      )
     ORDER BY serial
     FOR UPDATE SKIP LOCKED
 ), picked AS (

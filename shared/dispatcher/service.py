@@ -28,12 +28,16 @@ from shared.dispatcher import dispatch, recovery
 from shared.dispatcher.cancel import request_cancel
 from shared.dispatcher.transitions import (
     Effects,
+    apply_completed_many,
     apply_devices,
     apply_finished,
     apply_heartbeat,
     apply_logs,
     apply_refused,
     apply_started,
+    apply_started_many,
+    bulk_completable,
+    lock_devices,
 )
 from shared.dispatcher.webhooks import Deliverer
 from shared.messages import (
@@ -52,6 +56,7 @@ from shared.queues import (
     REPORT_LOGS,
     REPORT_REFUSED,
     REPORT_STARTED,
+    REPORTS_BATCH,
     ack_key,
     dispatcher_node,
 )
@@ -159,8 +164,24 @@ def run_timer(settings: Settings, stop: threading.Event) -> None:
         stop.wait(max(0.0, settings.scheduler_tick_seconds - (time.monotonic() - started)))
 
 
+def _database_unavailable(exc: DBAPIError) -> bool:
+    """True for errors that say the database is down or busy (retry later), not that the report is bad."""
+    return isinstance(exc, OperationalError) or exc.connection_invalidated
+
+
+def _requeue(what: str, exc: DBAPIError) -> Reject:
+    log.warning("report_requeued_database_unavailable", model=what, error=str(exc).splitlines()[0])
+    metrics.REPORTS_REQUEUED.inc()
+    time.sleep(DB_RETRY_PAUSE_SECONDS)
+    return Reject(str(exc), requeue=True)
+
+
+def _kind(model: type[BaseModel]) -> str:
+    return model.__name__.removesuffix("Report").lower()
+
+
 def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable[..., None]:
-    kind = model.__name__.removesuffix("Report").lower()
+    kind = _kind(model)
 
     def handle(**payload: Any) -> None:
         global _last_report_at
@@ -173,15 +194,101 @@ def _handler(model: type[M], apply: Callable[[Session, M], Effects]) -> Callable
         try:
             apply_report(apply, report, get_settings())
             metrics.REPORTS.labels(kind).inc()
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+        except DBAPIError as exc:
+            if not _database_unavailable(exc):
                 raise
-            log.warning("report_requeued_database_unavailable", model=model.__name__, error=str(exc).splitlines()[0])
-            metrics.REPORTS_REQUEUED.inc()
-            time.sleep(DB_RETRY_PAUSE_SECONDS)
-            raise Reject(str(exc), requeue=True) from exc
+            raise _requeue(model.__name__, exc) from exc
 
     return handle
+
+
+def _finished(session: Session, report: FinishedReport) -> Effects:
+    return apply_finished(session, report, get_settings())
+
+
+# The reports a batch may carry: each about attempts on phones, none about the phone list.
+ATTEMPT_REPORTS: dict[str, tuple[type[BaseModel], Callable[[Session, Any], Effects]]] = {
+    REPORT_STARTED: (StartedReport, apply_started),
+    REPORT_HEARTBEAT: (HeartbeatReport, apply_heartbeat),
+    REPORT_LOGS: (LogsReport, apply_logs),
+    REPORT_FINISHED: (FinishedReport, _finished),
+    REPORT_REFUSED: (RefusedReport, apply_refused),
+}
+
+
+def _serials(report: BaseModel) -> list[str]:
+    if isinstance(report, HeartbeatReport):
+        return [r.serial for r in (*report.running, *report.ending)]
+    return [str(getattr(report, "serial", ""))]
+
+
+def apply_batch(reports: list[tuple[str, BaseModel]], settings: Settings) -> None:
+    """Apply a hub's reports in order, in one transaction: every phone they name is locked first (in
+    serial order, like everywhere), the phones they freed are claimed once, orders sent after commit."""
+    with transaction() as session:
+        lock_devices(session, [serial for _, report in reports for serial in _serials(report)])
+        # Starts first, then the common completions in bulk, then the rest in the hub's order (a
+        # heartbeat or log line that overtakes the end of its attempt changes nothing).
+        started = [r for _, r in reports if isinstance(r, StartedReport)]
+        completed = [r for _, r in reports if isinstance(r, FinishedReport) and bulk_completable(r)]
+        effects = apply_started_many(session, started)
+        effects.merge(apply_completed_many(session, completed))
+        bulk = {id(r) for r in (*started, *completed)}
+        for name, report in reports:
+            if id(report) not in bulk:
+                effects.merge(ATTEMPT_REPORTS[name][1](session, report))
+        orders = (
+            dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
+            if effects.claim_serials
+            else []
+        )
+    after_commit(effects, orders)
+
+
+def handle_batch(hub: str = "", reports: list[dict[str, Any]] | None = None, **_: Any) -> None:
+    """The ``phonefleet.reports`` handler. A report that cannot be parsed is logged and left out; if
+    applying the batch fails for another reason than the database, each report is applied on its own so
+    that one bad report does not hold back the others."""
+    global _last_report_at
+    _last_report_at = time.monotonic()
+    parsed: list[tuple[str, BaseModel]] = []
+    for item in reports or []:
+        name = item.get("kind") if isinstance(item, dict) else None
+        entry = ATTEMPT_REPORTS.get(name) if isinstance(name, str) else None
+        if entry is None or name is None:
+            log.error("report_invalid", hub=hub, kind=name, error="unknown report kind in batch")
+            continue
+        try:
+            parsed.append((name, entry[0].model_validate(item.get("report"))))
+        except ValidationError as exc:
+            log.error("report_invalid", hub=hub, model=entry[0].__name__, error=str(exc))
+    if not parsed:
+        return
+    settings = get_settings()
+    try:
+        apply_batch(parsed, settings)
+    except DBAPIError as exc:
+        if _database_unavailable(exc):
+            raise _requeue(f"batch of {len(parsed)}", exc) from exc
+        log.exception("report_batch_failed_applying_one_by_one", hub=hub, reports=len(parsed))
+        _apply_one_by_one(parsed, settings)
+    except Exception:
+        log.exception("report_batch_failed_applying_one_by_one", hub=hub, reports=len(parsed))
+        _apply_one_by_one(parsed, settings)
+    for _name, applied in parsed:
+        metrics.REPORTS.labels(_kind(type(applied))).inc()
+
+
+def _apply_one_by_one(parsed: list[tuple[str, BaseModel]], settings: Settings) -> None:
+    for name, report in parsed:
+        try:
+            apply_report(ATTEMPT_REPORTS[name][1], report, settings)
+        except DBAPIError as exc:
+            if _database_unavailable(exc):
+                raise _requeue(f"batch of {len(parsed)}", exc) from exc
+            log.exception("report_failed", report=name)
+        except Exception:
+            log.exception("report_failed", report=name)
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -189,16 +296,11 @@ def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     app = get_celery()
 
-    def finished(session: Session, report: FinishedReport) -> Effects:
-        return apply_finished(session, report, get_settings())
-
+    # One report a message is what hubs of earlier versions send, and what tests may send by hand.
     handlers: list[tuple[str, Callable[..., None]]] = [
         (REPORT_DEVICES, _handler(DevicesReport, apply_devices)),
-        (REPORT_STARTED, _handler(StartedReport, apply_started)),
-        (REPORT_HEARTBEAT, _handler(HeartbeatReport, apply_heartbeat)),
-        (REPORT_LOGS, _handler(LogsReport, apply_logs)),
-        (REPORT_FINISHED, _handler(FinishedReport, finished)),
-        (REPORT_REFUSED, _handler(RefusedReport, apply_refused)),
+        *((name, _handler(model, apply)) for name, (model, apply) in ATTEMPT_REPORTS.items()),
+        (REPORTS_BATCH, handle_batch),
     ]
     for name, handler in handlers:
         app.task(name=name, acks_late=True, ignore_result=True)(handler)
@@ -227,6 +329,7 @@ def main(concurrency: int, loglevel: str) -> None:
             queues=[CONTROL_QUEUE],
             concurrency=concurrency,
             hostname=dispatcher_node(),
+            pool="solo" if concurrency == 1 else "threads",
             loglevel=loglevel,
         )
     finally:

@@ -349,3 +349,97 @@ def _json(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+# --- many reports at once ----------------------------------------------------------------------
+# A busy hub's batch holds dozens of "started" and "completed" reports; each kind is applied in a
+# few statements for the whole batch instead of a few per report. Same compare-and-set conditions as
+# the one-report functions above; the caller has locked the phones.
+
+
+def apply_started_many(session: Session, reports: list[StartedReport]) -> Effects:
+    """``apply_started`` for many reports."""
+    effects = Effects()
+    if not reports:
+        return effects
+    rows = session.execute(
+        text(
+            "WITH r AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), "
+            "CAST(:ats AS timestamptz[]), CAST(:hubs AS text[]), CAST(:serials AS text[])) "
+            "AS r(task_id, attempt, at, hub, serial)), "
+            "started AS (UPDATE task SET status = 1, "
+            "started_at = LEAST(COALESCE(task.started_at, r.at), r.at), hub = r.hub FROM r "
+            "WHERE task.id = r.task_id AND task.attempt = r.attempt "
+            "AND (task.status = 1 OR (task.status = 0 AND task.dispatched_at IS NOT NULL)) "
+            "RETURNING task.id, task.attempt, task.stop_requested_at, task.dispatched_at, task.started_at), "
+            "leased AS (UPDATE device SET lease_heartbeat_at = now() FROM r WHERE device.serial = r.serial "
+            "AND device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt) "
+            "SELECT r.task_id, r.attempt, r.at, r.serial, s.id IS NOT NULL AS current, s.stop_requested_at, "
+            "s.dispatched_at, s.started_at FROM r LEFT JOIN started s ON s.id = r.task_id AND s.attempt = r.attempt"
+        ),
+        {
+            "ids": [r.task_id for r in reports],
+            "attempts": [r.attempt for r in reports],
+            "ats": [r.at for r in reports],
+            "hubs": [r.hub for r in reports],
+            "serials": [r.serial for r in reports],
+        },
+    ).all()
+    for row in rows:
+        if not row.current:
+            log.info("stale_start", task_id=row.task_id, attempt=row.attempt, serial=row.serial)
+            effects.cancel.append((row.task_id, row.attempt))
+            continue
+        if row.dispatched_at is not None and row.started_at == row.at:
+            effects.start_latencies.append(max(0.0, (row.at - row.dispatched_at).total_seconds()))
+        if row.stop_requested_at is not None:
+            effects.cancel.append((row.task_id, row.attempt))
+    return effects
+
+
+def bulk_completable(report: FinishedReport) -> bool:
+    """Reports ``apply_completed_many`` takes: completed, no screenshot, no log lines."""
+    return report.outcome == "completed" and not report.screenshot_png_b64 and not report.lines
+
+
+def apply_completed_many(session: Session, reports: list[FinishedReport]) -> Effects:
+    """``apply_finished`` for many reports of completed attempts (see ``bulk_completable``)."""
+    effects = Effects()
+    if not reports:
+        return effects
+    rows = session.execute(
+        text(
+            "WITH r AS (SELECT DISTINCT ON (task_id, attempt) * FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:attempts AS int[]), CAST(:ats AS timestamptz[]), CAST(:remarks AS text[]), "
+            "CAST(:hubs AS text[]), CAST(:serials AS text[])) AS r(task_id, attempt, at, remark, hub, serial)), "
+            "ended AS (UPDATE task SET status = 2, end_time = r.at, remark = left(r.remark, 2000), "
+            "failure_kind = NULL, hub = COALESCE(task.hub, r.hub), started_at = COALESCE(task.started_at, r.at) "
+            "FROM r WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status IN (0, 1) "
+            "RETURNING task.id, task.script_name, task.started_at, r.at, "
+            "(task.webhook_url IS NOT NULL OR EXISTS (SELECT 1 FROM api_key k WHERE k.id = task.api_key_id "
+            "AND k.webhook_url IS NOT NULL)) AS maybe_webhook), "
+            "released AS (UPDATE device SET lease_task_id = NULL, lease_attempt = NULL, lease_since = NULL, "
+            "lease_heartbeat_at = NULL FROM r WHERE device.serial = r.serial AND device.lease_task_id = r.task_id "
+            "AND device.lease_attempt = r.attempt RETURNING device.serial) "
+            "SELECT 'ended' AS what, e.id, e.script_name, e.started_at, e.at, e.maybe_webhook, NULL AS serial "
+            "FROM ended e UNION ALL "
+            "SELECT 'released', NULL, NULL, NULL, NULL, NULL, serial FROM released"
+        ),
+        {
+            "ids": [r.task_id for r in reports],
+            "attempts": [r.attempt for r in reports],
+            "ats": [r.at for r in reports],
+            "remarks": [r.remark for r in reports],
+            "hubs": [r.hub for r in reports],
+            "serials": [r.serial for r in reports],
+        },
+    ).all()
+    for row in rows:
+        if row.what == "released":
+            effects.claim_serials.add(row.serial)
+            continue
+        if row.maybe_webhook:
+            enqueue_task_end(session, row.id)
+        effects.durations.append((row.script_name, "completed", max(0.0, (row.at - row.started_at).total_seconds())))
+    effects.acks.extend((r.task_id, r.attempt) for r in reports)
+    return effects

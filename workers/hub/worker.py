@@ -46,5 +46,9 @@ def main(hub_name: str, concurrency: int, loglevel: str) -> None:
     """Run the hub worker until SIGTERM/SIGINT (running tasks finish first: warm shutdown)."""
     settings = get_settings()
     hostname = hub_node(hub_name)
-    app, _ = make_app(hub_name, settings, hostname)
-    run_worker(app, queues=[hub_queue(hub_name)], concurrency=concurrency, hostname=hostname, loglevel=loglevel)
+    app, hub = make_app(hub_name, settings, hostname)
+    try:
+        run_worker(app, queues=[hub_queue(hub_name)], concurrency=concurrency, hostname=hostname, loglevel=loglevel)
+    finally:
+        # The ends of the last attempts are buffered; hand them to the broker before the process goes.
+        hub.reporter.close(timeout=10.0)
