@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,6 +20,7 @@ from api.license.endpoints import router as license_router
 from api.metrics.endpoints import FarmCollector, RequestMetrics, request_histogram
 from api.metrics.endpoints import router as metrics_router
 from api.middleware import BodySizeLimit
+from api.reads import close_pools
 from api.tasks.endpoints import router as tasks_router
 from shared.settings import Settings, get_settings
 
@@ -34,6 +37,12 @@ Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>` (`phonefle
 """
 
 
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+    await close_pools()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the api. Importing this module starts nothing; migrations are a separate step."""
     settings = settings or get_settings()
@@ -44,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     install_error_handlers(app)
     for router in (tasks_router, accounts_router, devices_router, license_router, events_router):

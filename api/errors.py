@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -134,7 +135,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(Code.UNAVAILABLE, UNAVAILABLE_HINT.format(service="database"))
 
     @app.exception_handler(psycopg.OperationalError)
-    async def _database_down_raw(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def _database_down_raw(_: Request, exc: Exception) -> JSONResponse:
         # The hot paths send SQL through the session's psycopg connection: its errors are not wrapped.
         log.warning("database_unavailable", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return error_response(Code.UNAVAILABLE, UNAVAILABLE_HINT.format(service="database"))

@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> JSONResponse:
+async def healthz() -> JSONResponse:
     return JSONResponse({"code": 0, "message": "alive", "data": None})
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.auth import ApiPrincipal, require_api
 from api.deps import UnitOfWork, UoW, in_uow
 from api.envelope import Envelope, error_responses, ok
+from api.reads import read_connection
 from api.settings import SettingsDep
 from api.tasks import repository, service
 from api.tasks.repository import TaskFilters
@@ -89,13 +90,10 @@ async def list_tasks(
     """Newest first."""
     filters = TaskFilters(status=status, serial=serial, script_name=script_name, source=source)
 
-    def work(uow: UnitOfWork) -> TaskList:
-        rows = repository.list_tasks(uow.session, filters, offset=(page - 1) * page_size, limit=page_size)
-        total = repository.count_tasks(uow.session, filters)
-        tasks = [service.public_from_row(row, settings) for row in rows]
-        return TaskList(tasks=tasks, total=total, page=page, page_size=page_size)
-
-    return ok(await in_uow(work))
+    async with read_connection() as conn:
+        rows, total = await repository.list_page(conn, filters, offset=(page - 1) * page_size, limit=page_size)
+    tasks = [service.public_from_row(row, settings) for row in rows]
+    return ok(TaskList(tasks=tasks, total=total, page=page, page_size=page_size))
 
 
 @router.get(
@@ -105,7 +103,9 @@ async def list_tasks(
     responses=error_responses(),
 )
 async def task_stats() -> Envelope[TaskStats]:
-    return ok(await in_uow(lambda uow: service.stats(uow.session)))
+    async with read_connection() as conn:
+        counts = await repository.counts_by_status_async(conn)
+    return ok(service.stats_from_counts(counts))
 
 
 @router.delete(

@@ -115,29 +115,48 @@ def _raw_where(filters: TaskFilters) -> tuple[str, dict[str, Any]]:
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def list_tasks(session: Session, filters: TaskFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
-    """A page of tasks matching ``filters``, newest first, as rows of :data:`PUBLIC_COLUMNS`."""
+def _list_sql(filters: TaskFilters, *, offset: int, limit: int) -> tuple[str, dict[str, Any]]:
     where, params = _raw_where(filters)
-    # The SQL is made of fixed fragments only; values travel as parameters.
-    sql = f"SELECT {PUBLIC_COLUMNS} FROM task WHERE {where} ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s"  # noqa: S608
-    with driver(session).cursor(row_factory=dict_row) as cursor:
-        return cursor.execute(sql, {**params, "limit": limit, "offset": offset}).fetchall()
+    # Fixed fragments, values as parameters; limit and offset are ints written into the SQL so that the
+    # planner (also of a prepared statement's generic plan) knows how few rows are wanted.
+    sql = f"SELECT {PUBLIC_COLUMNS} FROM task WHERE {where} ORDER BY id DESC LIMIT {int(limit)} OFFSET {int(offset)}"  # noqa: S608
+    return sql, params
 
 
-def count_tasks(session: Session, filters: TaskFilters) -> int:
+def _count_sql(filters: TaskFilters) -> tuple[str, dict[str, Any]]:
     """How many tasks match. Without a serial filter the answer comes from ``task_count`` (a few
     hundred rows whatever the table size); per-device counts use the (serial, status) index."""
     where, params = _raw_where(filters)
     if filters.serial is not None:
-        sql = f"SELECT count(*) FROM task WHERE {where}"  # noqa: S608 (fixed fragments)
-    else:
-        sql = f"SELECT coalesce(sum(n), 0) FROM task_count WHERE {where}"  # noqa: S608 (fixed fragments)
-    row = driver(session).execute(sql, params).fetchone()
-    return int(row[0]) if row is not None else 0
+        return f"SELECT count(*) FROM task WHERE {where}", params  # noqa: S608 (fixed fragments)
+    return f"SELECT coalesce(sum(n), 0) FROM task_count WHERE {where}", params  # noqa: S608 (fixed fragments)
+
+
+async def list_page(
+    conn: psycopg.AsyncConnection[Any], filters: TaskFilters, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of tasks matching ``filters``, newest first, as rows of :data:`PUBLIC_COLUMNS`, and how
+    many tasks match in all."""
+    sql, params = _list_sql(filters, offset=offset, limit=limit)
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(sql, params)
+        rows = await cursor.fetchall()
+    sql, params = _count_sql(filters)
+    cur = await conn.execute(sql, params)
+    total = await cur.fetchone()
+    return rows, int(total[0]) if total is not None else 0
+
+
+_COUNTS_BY_STATUS = "SELECT status, sum(n) FROM task_count GROUP BY status"
+
+
+async def counts_by_status_async(conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
+    cur = await conn.execute(_COUNTS_BY_STATUS)
+    return {int(status): int(n) for status, n in await cur.fetchall()}
 
 
 def counts_by_status(session: Session) -> dict[int, int]:
-    rows = driver(session).execute("SELECT status, sum(n) FROM task_count GROUP BY status").fetchall()
+    rows = driver(session).execute(_COUNTS_BY_STATUS).fetchall()
     return {int(status): int(n) for status, n in rows}
 
 

@@ -332,7 +332,10 @@ def get_or_404(session: Session, task_id: int, *, lock: bool = False) -> Task:
 
 
 def stats(session: Session) -> TaskStats:
-    counts = repository.counts_by_status(session)
+    return stats_from_counts(repository.counts_by_status(session))
+
+
+def stats_from_counts(counts: Mapping[int, int]) -> TaskStats:
     pending, running = counts.get(TaskStatus.PENDING, 0), counts.get(TaskStatus.RUNNING, 0)
     completed, failed = counts.get(TaskStatus.COMPLETED, 0), counts.get(TaskStatus.FAILED, 0)
     return TaskStats(

@@ -141,6 +141,8 @@ class Task(SQLModel, table=True):
         CheckConstraint("source IN ('api','ui')", name="source"),
         Index("ix_task_status_id", "status", text("id DESC")),
         Index("ix_task_serial_status_id", "serial", "status", text("id DESC")),
+        # A device's tasks, newest first (GET /task?serial=).
+        Index("ix_task_serial_id", "serial", text("id DESC")),
         Index("ix_task_script_name_id", "script_name", text("id DESC")),
         Index("ix_task_source_id", "source", text("id DESC")),
         # The dispatcher's question: the oldest due waiting task of a device.
