@@ -281,13 +281,15 @@ class Hub:
         except Exception as exc:  # the report and its re-sends still carry it
             log.warning("end_key_failed", task_id=spec.task_id, attempt=spec.attempt, error=str(exc))
 
-    def _keep_alive(self, attempts: list[tuple[int, int]]) -> None:
-        """Refresh the alive keys of these attempts (see shared.queues.alive_key)."""
+    def _alive_ttl(self) -> int:
         # Written straight to Redis, so it goes stale soon after the hub dies; long enough to ride out
         # a hub busy for a few heartbeats.
-        ttl = max(
-            1, math.ceil(max(3 * self.settings.heartbeat_interval_seconds, self.settings.heartbeat_timeout_seconds / 2))
-        )
+        interval, timeout = self.settings.heartbeat_interval_seconds, self.settings.heartbeat_timeout_seconds
+        return max(1, math.ceil(max(3 * interval, timeout / 2)))
+
+    def _keep_alive(self, attempts: list[tuple[int, int]]) -> None:
+        """Refresh the alive keys of these attempts (see shared.queues.alive_key)."""
+        ttl = self._alive_ttl()
         try:
             pipe = get_redis().pipeline(transaction=False)
             for task_id, attempt in attempts:
@@ -369,13 +371,6 @@ class Hub:
             packagename=order.get("packagename"),
         )
         bound = log.bind(task_id=spec.task_id, attempt=spec.attempt, serial=spec.serial)
-        redis = get_redis()
-        value = redis.get(cancel_key(spec.task_id))
-        if value is not None and int(value) >= spec.attempt:
-            bound.info("refused_cancelled")
-            metrics.HUB_REFUSED.labels("cancelled").inc()
-            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "cancelled")
-            return
         with self.lock:
             state = self.attached.get(spec.serial)
             adb_serial = self.adb_serials.get(spec.serial, spec.serial)
@@ -384,8 +379,21 @@ class Hub:
             metrics.HUB_REFUSED.labels("not_attached").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "not_attached", f"state {state}")
             return
+        # One round trip: was it stopped on its way here, is this its first delivery (the claim), and
+        # the first alive key (an attempt refused below leaves a key that expires unread).
+        redis = get_redis()
         claim = f"{CLAIM_KEY_PREFIX}{spec.task_id}:{spec.attempt}"
-        if not redis.set(claim, self.name, nx=True, ex=CLAIM_TTL_SECONDS):
+        pipe = redis.pipeline(transaction=False)
+        pipe.get(cancel_key(spec.task_id))
+        pipe.set(claim, self.name, nx=True, ex=CLAIM_TTL_SECONDS)
+        pipe.set(alive_key(spec.task_id, spec.attempt), self.name, ex=self._alive_ttl())
+        cancelled, claimed, _ = pipe.execute()
+        if cancelled is not None and int(cancelled) >= spec.attempt:
+            bound.info("refused_cancelled")
+            metrics.HUB_REFUSED.labels("cancelled").inc()
+            self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "cancelled")
+            return
+        if not claimed:
             bound.warning("refused_duplicate_delivery", claimed_by=redis.get(claim))
             metrics.HUB_REFUSED.labels("duplicate").inc()
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "duplicate")
@@ -402,7 +410,6 @@ class Hub:
             self.reporter.refused(spec.task_id, spec.attempt, spec.serial, "busy", f"running {busy.spec.task_id}")
             return
         try:
-            self._keep_alive([(spec.task_id, spec.attempt)])
             self.reporter.started(spec.task_id, spec.attempt, spec.serial)
             bound.info("task_started", script=spec.script_name)
             began = time.monotonic()
