@@ -1,11 +1,12 @@
-"""Read-only queries answered on the event loop, without a worker thread.
+"""Queries answered on the event loop, without a worker thread.
 
-``GET /task`` and ``GET /task/stats`` only read. Sending their SQL through a psycopg
-``AsyncConnectionPool`` from the event loop costs a fraction of a trip through a worker thread and a
-SQLAlchemy session (thread hand-off, GIL hand-off, BEGIN, pre-ping, COMMIT): the connections are in
-autocommit mode, so each statement is its own transaction, as each statement already had its own
-snapshot under READ COMMITTED. A connection that broke (PostgreSQL restarted) fails its query with
-``psycopg.OperationalError`` (50301, retry) and the pool replaces it.
+``GET /task`` and ``GET /task/stats`` only read, and the common case of ``POST /task`` is a single
+statement. Sending their SQL through a psycopg ``AsyncConnectionPool`` from the event loop costs a
+fraction of a trip through a worker thread and a SQLAlchemy session (thread hand-off, GIL hand-off,
+BEGIN, pre-ping, COMMIT): the connections are in autocommit mode, so each statement is its own
+transaction (reads: each statement already had its own snapshot under READ COMMITTED; a write is
+committed, durably, when its statement returns). A connection that broke (PostgreSQL restarted)
+fails its query with ``psycopg.OperationalError`` (50301, retry) and the pool replaces it.
 
 Pools belong to one event loop: there is one per (loop, database URL), closed by the app's lifespan.
 """
@@ -48,7 +49,7 @@ async def _pool() -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
             kwargs={"autocommit": True, "connect_timeout": 3},
             timeout=POOL_TIMEOUT_SECONDS,
             open=False,
-            name="api-reads",
+            name="api-loop",
         )
         _pools[key] = pool
         await pool.open(wait=False)
@@ -56,8 +57,8 @@ async def _pool() -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
 
 
 @asynccontextmanager
-async def read_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    """A pooled autocommit connection for reads, on this event loop."""
+async def pooled_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A pooled autocommit connection, on this event loop."""
     pool = await _pool()
     async with pool.connection() as conn:
         yield conn

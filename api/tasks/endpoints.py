@@ -12,7 +12,7 @@ from sqlalchemy import select
 from api.auth import ApiPrincipal, require_api
 from api.deps import UnitOfWork, UoW, in_uow
 from api.envelope import Envelope, error_responses, ok
-from api.reads import read_connection
+from api.reads import pooled_connection
 from api.settings import SettingsDep
 from api.tasks import repository, service
 from api.tasks.repository import TaskFilters
@@ -68,7 +68,9 @@ async def create_task(
     def work(uow: UnitOfWork) -> list[int]:
         return service.create_tasks(uow, principal, body, settings)
 
-    ids = await in_uow(work)
+    ids = await service.create_waiting_tasks(principal, body, settings)
+    if ids is None:
+        ids = await in_uow(work)
     return ok(TaskCreated(task_ids=ids, created_count=len(ids)))
 
 
@@ -90,7 +92,7 @@ async def list_tasks(
     """Newest first."""
     filters = TaskFilters(status=status, serial=serial, script_name=script_name, source=source)
 
-    async with read_connection() as conn:
+    async with pooled_connection() as conn:
         rows, total = await repository.list_page(conn, filters, offset=(page - 1) * page_size, limit=page_size)
     tasks = [service.public_from_row(row, settings) for row in rows]
     return ok(TaskList(tasks=tasks, total=total, page=page, page_size=page_size))
@@ -103,7 +105,7 @@ async def list_tasks(
     responses=error_responses(),
 )
 async def task_stats() -> Envelope[TaskStats]:
-    async with read_connection() as conn:
+    async with pooled_connection() as conn:
         counts = await repository.counts_by_status_async(conn)
     return ok(service.stats_from_counts(counts))
 

@@ -50,7 +50,7 @@ def driver(session: Session) -> psycopg.Connection[Any]:
 # One statement for any number of tasks: the per-task columns come as arrays, the rest once. Ids are
 # drawn in ``ORDER BY n`` order (PostgreSQL evaluates volatile target-list functions after the sort),
 # so sorted ids are in the order of the targets.
-_INSERT_TASKS = """
+_INSERT_TASKS_FROM = """
 INSERT INTO task (id, serial, username, account_id, platform, packagename, script_name, script_config,
                   source, start_time, scheduled_at, due_at, api_key_id, webhook_url)
 SELECT nextval('task_id_seq'), t.serial, t.username, t.account_id, t.platform, t.packagename,
@@ -59,9 +59,8 @@ SELECT nextval('task_id_seq'), t.serial, t.username, t.account_id, t.platform, t
        %(webhook_url)s::text
 FROM unnest(%(serials)s::text[], %(usernames)s::text[], %(account_ids)s::bigint[], %(platforms)s::text[],
             %(packagenames)s::text[]) WITH ORDINALITY AS t(serial, username, account_id, platform, packagename, n)
-ORDER BY t.n
-RETURNING id
 """
+_INSERT_TASKS = _INSERT_TASKS_FROM + "ORDER BY t.n RETURNING id"
 
 
 def insert_tasks(session: Session, targets: Sequence[dict[str, Any]], common: dict[str, Any]) -> list[int]:
@@ -69,7 +68,12 @@ def insert_tasks(session: Session, targets: Sequence[dict[str, Any]], common: di
     the ``common`` columns, in one statement; ids come back in the order of ``targets``."""
     if not targets:
         return []
-    params = {
+    rows = driver(session).execute(_INSERT_TASKS, _insert_params(targets, common)).fetchall()
+    return sorted(int(row[0]) for row in rows)
+
+
+def _insert_params(targets: Sequence[dict[str, Any]], common: dict[str, Any]) -> dict[str, Any]:
+    return {
         "serials": [t["serial"] for t in targets],
         "usernames": [t["username"] for t in targets],
         "account_ids": [t["account_id"] for t in targets],
@@ -84,8 +88,6 @@ def insert_tasks(session: Session, targets: Sequence[dict[str, Any]], common: di
         "api_key_id": common.get("api_key_id"),
         "webhook_url": common.get("webhook_url"),
     }
-    rows = driver(session).execute(_INSERT_TASKS, params).fetchall()
-    return sorted(int(row[0]) for row in rows)
 
 
 def get_task(session: Session, task_id: int, *, lock: bool = False) -> Task | None:
@@ -93,6 +95,75 @@ def get_task(session: Session, task_id: int, *, lock: bool = False) -> Task | No
     if lock:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
+
+
+# POST /task's common case in one statement (autocommit: the statement is the transaction): the
+# device-limit count, whether an idle online phone is among the serials (then the caller must claim it
+# in a transaction of its own, and this inserts nothing), and the insert, which happens only if both
+# checks pass.
+_INSERT_WAITING = (
+    """
+WITH active AS (
+    SELECT count(DISTINCT serial) AS n FROM task
+    WHERE {key_match} AND status IN (0, 1) AND serial NOT IN (SELECT unnest(%(excluding)s::text[]))
+), idle AS (
+    SELECT %(unless_idle)s::boolean AND EXISTS (
+        SELECT 1 FROM device
+        WHERE serial = ANY(%(excluding)s::text[]) AND online AND lease_task_id IS NULL
+    ) AS found
+), inserted AS ("""  # noqa: S608 (fixed fragments)
+    + _INSERT_TASKS_FROM
+    + """
+    WHERE (SELECT n FROM active) + %(devices)s <= %(device_limit)s AND NOT (SELECT found FROM idle)
+    ORDER BY t.n
+    RETURNING id
+)
+SELECT (SELECT n FROM active), (SELECT found FROM idle), ARRAY(SELECT id FROM inserted ORDER BY id)
+"""
+)
+_INSERT_WAITING_BY_KEY = {
+    True: _INSERT_WAITING.replace("{key_match}", "api_key_id IS NULL"),
+    False: _INSERT_WAITING.replace("{key_match}", "api_key_id = %(key_id)s"),
+}
+
+
+@dataclass(frozen=True)
+class WaitingInsert:
+    ids: list[int] | None  # None: over the device limit, nothing inserted
+    active_devices: int  # devices where the key already has unfinished tasks, leaving the request's out
+    idle_phone: bool  # an idle online phone is among the serials: nothing inserted
+
+
+async def insert_waiting_tasks(
+    conn: psycopg.AsyncConnection[Any],
+    targets: Sequence[dict[str, Any]],
+    common: dict[str, Any],
+    *,
+    key_id: int | None,
+    device_limit: int,
+    unless_idle_phone: bool,
+) -> WaitingInsert:
+    """Insert one task per target like :func:`insert_tasks`, in one statement on an autocommit
+    connection, if the key stays within ``device_limit`` and (with ``unless_idle_phone``) no target's
+    phone is idle and online."""
+    excluding = sorted({t["serial"] for t in targets})
+    params = _insert_params(targets, common)
+    params.update(
+        excluding=excluding,
+        devices=len(excluding),
+        device_limit=device_limit,
+        key_id=key_id,
+        unless_idle=unless_idle_phone,
+    )
+    cursor = await conn.execute(_INSERT_WAITING_BY_KEY[key_id is None], params)
+    row = await cursor.fetchone()
+    assert row is not None
+    active, idle, ids = int(row[0]), bool(row[1]), [int(i) for i in row[2]]
+    if idle:
+        return WaitingInsert(ids=None, active_devices=active, idle_phone=True)
+    if not ids:
+        return WaitingInsert(ids=None, active_devices=active, idle_phone=False)
+    return WaitingInsert(ids=ids, active_devices=active, idle_phone=False)
 
 
 # What GET /task shows of a task (see service.public_from_row).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from pydantic import ValidationError
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import UnitOfWork
 from api.errors import describe_error, field_name
+from api.reads import pooled_connection
 from api.tasks import repository
 from api.tasks.schemas import TaskCreate, TaskPublic, TaskStats
 from shared.broker import get_redis
@@ -197,9 +198,8 @@ def _targets_multi_account(session: Session, serials: list[str], platform: str |
     return targets
 
 
-def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settings: Settings) -> list[int]:
-    """Create the request's tasks, all or none, and claim idle devices for them."""
-    session = uow.session
+def _check_request(body: TaskCreate, settings: Settings) -> tuple[ScriptConfig, datetime | None]:
+    """The checks every create request passes first; its script config and when it is due."""
     if body.serials is not None and body.usernames is not None:
         raise InvalidParams("serials", "give serials or usernames, not both")
     if body.serials is None and body.usernames is None:
@@ -212,37 +212,27 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
     scheduled_at = None
     if body.start_time is not None:
         scheduled_at = next_occurrence(parse_start_time(body.start_time), settings.zone, datetime.now(UTC))
+    return config, scheduled_at
 
-    platform = config.platform
-    if body.usernames is not None:
-        targets = _targets_by_usernames(session, body.usernames, platform)
-    elif body.enable_multi_account:
-        assert body.serials is not None
-        targets = _targets_multi_account(session, _dedupe(body.serials), platform)
-    else:
-        assert body.serials is not None
-        default_platform = platform or "tiktok"
-        targets = [
-            {
-                "serial": s,
-                "username": None,
-                "account_id": None,
-                "platform": default_platform,
-                "packagename": None,
-            }
-            for s in _dedupe(body.serials)
-        ]
 
+def _serial_targets(serials: list[str], platform: str | None) -> list[dict[str, Any]]:
+    default_platform = platform or "tiktok"
+    return [
+        {"serial": s, "username": None, "account_id": None, "platform": default_platform, "packagename": None}
+        for s in _dedupe(serials)
+    ]
+
+
+def _check_size(body: TaskCreate, targets: list[dict[str, Any]], settings: Settings) -> None:
     if len(targets) > settings.max_tasks_per_request:
         raise InvalidParams(
             "serials" if body.serials is not None else "usernames",
             f"would create {len(targets)} tasks; at most {settings.max_tasks_per_request} per request",
         )
-    _check_device_limit(session, principal, sorted({t["serial"] for t in targets}), settings)
 
-    if body.webhook_url is not None:
-        _require_signing_secret(session, principal, settings)
-    common = {
+
+def _common_columns(body: TaskCreate, principal: Principal, scheduled_at: datetime | None) -> dict[str, Any]:
+    return {
         "webhook_url": body.webhook_url,
         "script_name": body.script_name,
         "script_config": body.script_config,
@@ -252,17 +242,76 @@ def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settin
         "due_at": scheduled_at,  # None: due now (the column's default)
         "api_key_id": principal.key_id,
     }
-    ids = repository.insert_tasks(session, targets, common)
+
+
+def _log_created(count: int, body: TaskCreate, principal: Principal, scheduled_at: datetime | None) -> None:
     log.info(
         "tasks_created",
-        count=len(ids),
+        count=count,
         script=body.script_name,
         caller=principal.name,
         scheduled=scheduled_at is not None,
     )
+
+
+def create_tasks(uow: UnitOfWork, principal: Principal, body: TaskCreate, settings: Settings) -> list[int]:
+    """Create the request's tasks, all or none, and claim idle devices for them."""
+    session = uow.session
+    config, scheduled_at = _check_request(body, settings)
+    platform = config.platform
+    if body.usernames is not None:
+        targets = _targets_by_usernames(session, body.usernames, platform)
+    elif body.enable_multi_account:
+        assert body.serials is not None
+        targets = _targets_multi_account(session, _dedupe(body.serials), platform)
+    else:
+        assert body.serials is not None
+        targets = _serial_targets(body.serials, platform)
+
+    _check_size(body, targets, settings)
+    _check_device_limit(session, principal, sorted({t["serial"] for t in targets}), settings)
+
+    if body.webhook_url is not None:
+        _require_signing_secret(session, principal, settings)
+    ids = repository.insert_tasks(session, targets, _common_columns(body, principal, scheduled_at))
+    _log_created(len(ids), body, principal, scheduled_at)
     if scheduled_at is None:
         _claim_after(uow, {t["serial"] for t in targets}, settings)
     return ids
+
+
+async def create_waiting_tasks(principal: Principal, body: TaskCreate, settings: Settings) -> list[int] | None:
+    """The common case of :func:`create_tasks` in one statement on the event loop: tasks by serial that
+    no idle phone can take now. None (and nothing written) when the request needs :func:`create_tasks`:
+    other modes, a webhook, or an idle online phone among the serials (which this request's transaction
+    must claim, :func:`_claim_after`). The device-limit check and the insert are one statement, so a
+    request over the limit writes nothing, as in :func:`create_tasks`."""
+    if body.serials is None or body.usernames is not None or body.enable_multi_account or body.webhook_url is not None:
+        return None
+    config, scheduled_at = _check_request(body, settings)
+    targets = _serial_targets(body.serials, config.platform)
+    _check_size(body, targets, settings)
+    serials = sorted({t["serial"] for t in targets})
+    limit = settings.device_limit(principal.plan)
+    if len(serials) > limit:
+        _device_limit_exceeded(principal, limit, len(serials))
+    async with pooled_connection() as conn:
+        outcome = await repository.insert_waiting_tasks(
+            conn,
+            targets,
+            _common_columns(body, principal, scheduled_at),
+            key_id=principal.key_id,
+            device_limit=limit,
+            # A scheduled task is not due now: no phone can take it, whatever their state.
+            unless_idle_phone=scheduled_at is None,
+        )
+    if outcome.idle_phone:
+        return None
+    if outcome.ids is None:
+        _device_limit_exceeded(principal, limit, len(serials) + outcome.active_devices)
+    assert outcome.ids is not None
+    _log_created(len(outcome.ids), body, principal, scheduled_at)
+    return outcome.ids
 
 
 def _require_signing_secret(session: Session, principal: Principal, settings: Settings) -> None:
@@ -286,11 +335,15 @@ def _check_device_limit(session: Session, principal: Principal, serials: list[st
         else len(serials) + repository.active_device_count(session, principal.key_id, serials)
     )
     if in_use > limit:
-        raise DeviceLimitExceeded(
-            f"the {principal.plan.value} plan allows tasks on {limit} devices at once; "
-            f"this request would use {in_use}. Wait for tasks to finish or upgrade the plan",
-            data={"device_limit": limit, "devices": in_use},
-        )
+        _device_limit_exceeded(principal, limit, in_use)
+
+
+def _device_limit_exceeded(principal: Principal, limit: int, in_use: int) -> NoReturn:
+    raise DeviceLimitExceeded(
+        f"the {principal.plan.value} plan allows tasks on {limit} devices at once; "
+        f"this request would use {in_use}. Wait for tasks to finish or upgrade the plan",
+        data={"device_limit": limit, "devices": in_use},
+    )
 
 
 def _claim_after(uow: UnitOfWork, serials: set[str], settings: Settings) -> None:

@@ -85,3 +85,19 @@ def test_multi_account_order_is_kept_per_phone(client: TestClient, redis_client:
     ids = client.post("/api/v1/task", json=body).json()["data"]["task_ids"]
     (message,) = queued(redis_client, "dev-3")
     assert (message["task_id"], message["username"]) == (ids[0], "first")
+
+
+def test_idle_phone_among_waiting_serials_is_claimed_in_the_same_request(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    # "busy" holds a lease, "ghost" is unknown: alone, they take the one-statement path; with the idle
+    # "dev-4" among them the request claims dev-4 in its own transaction, and every task is created.
+    make_device(serial="busy")
+    make_device(serial="dev-4")
+    (leased,) = create_tasks(client, ["busy"])
+    ids = create_tasks(client, ["ghost", "busy", "dev-4"])
+    assert len(ids) == 3 and ids == sorted(ids)
+    assert [m["task_id"] for m in queued(redis_client, "busy")] == [leased]
+    assert [m["task_id"] for m in queued(redis_client, "dev-4")] == [ids[2]]
+    assert queued(redis_client, "ghost") == []
+    assert [task(client, i)["serial"] for i in ids] == ["ghost", "busy", "dev-4"]
