@@ -9,12 +9,13 @@ is deleted or stopped before its turn never reaches the broker.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from shared.broker import get_celery
@@ -38,6 +39,12 @@ class DispatchOrder:
 
     def message(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{{'task_id': {self.task_id}, 'attempt': {self.attempt}, 'serial': {self.serial!r}, "
+            f"'script_name': {self.script_name!r}}}"
+        )
 
 
 _CLAIM_SQL = """
@@ -76,6 +83,11 @@ SELECT d.* FROM dispatched AS d JOIN leased USING (serial)
 """
 
 
+@functools.cache
+def _claim_statement(device_filter: str, random_order: bool) -> TextClause:
+    return text(_CLAIM_SQL.format(device_filter=device_filter, order="random()" if random_order else "id"))
+
+
 def claim(session: Session, serials: Iterable[str] | None = None, *, random_order: bool = False) -> list[DispatchOrder]:
     """Lease idle online devices (all, or those in ``serials``) to their next due task.
 
@@ -89,8 +101,7 @@ def claim(session: Session, serials: Iterable[str] | None = None, *, random_orde
             return []
         device_filter = "AND serial = ANY(:serials)"
         params["serials"] = wanted
-    sql = _CLAIM_SQL.format(device_filter=device_filter, order="random()" if random_order else "id")
-    rows = session.execute(text(sql), params).mappings().all()
+    rows = session.execute(_claim_statement(device_filter, random_order), params).mappings().all()
     return [
         DispatchOrder(
             task_id=row["id"],
@@ -134,6 +145,9 @@ def send(orders: Sequence[DispatchOrder]) -> list[DispatchOrder]:
                             routing_key=device_queue(order.serial),
                             producer=producer,
                             retry=False,
+                            # What Flower shows; Celery would otherwise repr the whole config.
+                            argsrepr="()",
+                            kwargsrepr=order.summary(),
                         )
                     except Exception as exc:  # the broker is down or refused; recovery will re-send
                         _send_failed([order], exc)

@@ -58,6 +58,9 @@ class Effects:
         self.recovered.extend(other.recovered)
 
 
+_LOCK_DEVICES = text("SELECT serial FROM device WHERE serial = ANY(:serials) ORDER BY serial FOR UPDATE")
+
+
 def lock_devices(session: Session, serials: list[str]) -> None:
     """Lock these phones' rows, in serial order, before touching any task row.
 
@@ -65,10 +68,7 @@ def lock_devices(session: Session, serials: list[str]) -> None:
     does too), so two reports can never wait on each other's rows.
     """
     if serials:
-        session.execute(
-            text("SELECT serial FROM device WHERE serial = ANY(:serials) ORDER BY serial FOR UPDATE"),
-            {"serials": sorted(set(serials))},
-        )
+        session.execute(_LOCK_DEVICES, {"serials": sorted(set(serials))})
 
 
 def _release_lease(session: Session, serial: str, task_id: int, attempt: int) -> bool:
@@ -357,26 +357,29 @@ def _json(value: object) -> str:
 # the one-report functions above; the caller has locked the phones.
 
 
+_STARTED_MANY = text(
+    "WITH r AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), "
+    "CAST(:ats AS timestamptz[]), CAST(:hubs AS text[]), CAST(:serials AS text[])) "
+    "AS r(task_id, attempt, at, hub, serial)), "
+    "started AS (UPDATE task SET status = 1, "
+    "started_at = LEAST(COALESCE(task.started_at, r.at), r.at), hub = r.hub FROM r "
+    "WHERE task.id = r.task_id AND task.attempt = r.attempt "
+    "AND (task.status = 1 OR (task.status = 0 AND task.dispatched_at IS NOT NULL)) "
+    "RETURNING task.id, task.attempt, task.stop_requested_at, task.dispatched_at, task.started_at), "
+    "leased AS (UPDATE device SET lease_heartbeat_at = now() FROM r WHERE device.serial = r.serial "
+    "AND device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt) "
+    "SELECT r.task_id, r.attempt, r.at, r.serial, s.id IS NOT NULL AS current, s.stop_requested_at, "
+    "s.dispatched_at, s.started_at FROM r LEFT JOIN started s ON s.id = r.task_id AND s.attempt = r.attempt"
+)
+
+
 def apply_started_many(session: Session, reports: list[StartedReport]) -> Effects:
     """``apply_started`` for many reports."""
     effects = Effects()
     if not reports:
         return effects
     rows = session.execute(
-        text(
-            "WITH r AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), "
-            "CAST(:ats AS timestamptz[]), CAST(:hubs AS text[]), CAST(:serials AS text[])) "
-            "AS r(task_id, attempt, at, hub, serial)), "
-            "started AS (UPDATE task SET status = 1, "
-            "started_at = LEAST(COALESCE(task.started_at, r.at), r.at), hub = r.hub FROM r "
-            "WHERE task.id = r.task_id AND task.attempt = r.attempt "
-            "AND (task.status = 1 OR (task.status = 0 AND task.dispatched_at IS NOT NULL)) "
-            "RETURNING task.id, task.attempt, task.stop_requested_at, task.dispatched_at, task.started_at), "
-            "leased AS (UPDATE device SET lease_heartbeat_at = now() FROM r WHERE device.serial = r.serial "
-            "AND device.lease_task_id = r.task_id AND device.lease_attempt = r.attempt) "
-            "SELECT r.task_id, r.attempt, r.at, r.serial, s.id IS NOT NULL AS current, s.stop_requested_at, "
-            "s.dispatched_at, s.started_at FROM r LEFT JOIN started s ON s.id = r.task_id AND s.attempt = r.attempt"
-        ),
+        _STARTED_MANY,
         {
             "ids": [r.task_id for r in reports],
             "attempts": [r.attempt for r in reports],
@@ -402,29 +405,32 @@ def bulk_completable(report: FinishedReport) -> bool:
     return report.outcome == "completed" and not report.screenshot_png_b64 and not report.lines
 
 
+_COMPLETED_MANY = text(
+    "WITH r AS (SELECT DISTINCT ON (task_id, attempt) * FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:attempts AS int[]), CAST(:ats AS timestamptz[]), CAST(:remarks AS text[]), "
+    "CAST(:hubs AS text[]), CAST(:serials AS text[])) AS r(task_id, attempt, at, remark, hub, serial)), "
+    "ended AS (UPDATE task SET status = 2, end_time = r.at, remark = left(r.remark, 2000), "
+    "failure_kind = NULL, hub = COALESCE(task.hub, r.hub), started_at = COALESCE(task.started_at, r.at) "
+    "FROM r WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status IN (0, 1) "
+    "RETURNING task.id, task.script_name, task.started_at, r.at, "
+    "(task.webhook_url IS NOT NULL OR EXISTS (SELECT 1 FROM api_key k WHERE k.id = task.api_key_id "
+    "AND k.webhook_url IS NOT NULL)) AS maybe_webhook), "
+    "released AS (UPDATE device SET lease_task_id = NULL, lease_attempt = NULL, lease_since = NULL, "
+    "lease_heartbeat_at = NULL FROM r WHERE device.serial = r.serial AND device.lease_task_id = r.task_id "
+    "AND device.lease_attempt = r.attempt RETURNING device.serial) "
+    "SELECT 'ended' AS what, e.id, e.script_name, e.started_at, e.at, e.maybe_webhook, NULL AS serial "
+    "FROM ended e UNION ALL "
+    "SELECT 'released', NULL, NULL, NULL, NULL, NULL, serial FROM released"
+)
+
+
 def apply_completed_many(session: Session, reports: list[FinishedReport]) -> Effects:
     """``apply_finished`` for many reports of completed attempts (see ``bulk_completable``)."""
     effects = Effects()
     if not reports:
         return effects
     rows = session.execute(
-        text(
-            "WITH r AS (SELECT DISTINCT ON (task_id, attempt) * FROM unnest(CAST(:ids AS bigint[]), "
-            "CAST(:attempts AS int[]), CAST(:ats AS timestamptz[]), CAST(:remarks AS text[]), "
-            "CAST(:hubs AS text[]), CAST(:serials AS text[])) AS r(task_id, attempt, at, remark, hub, serial)), "
-            "ended AS (UPDATE task SET status = 2, end_time = r.at, remark = left(r.remark, 2000), "
-            "failure_kind = NULL, hub = COALESCE(task.hub, r.hub), started_at = COALESCE(task.started_at, r.at) "
-            "FROM r WHERE task.id = r.task_id AND task.attempt = r.attempt AND task.status IN (0, 1) "
-            "RETURNING task.id, task.script_name, task.started_at, r.at, "
-            "(task.webhook_url IS NOT NULL OR EXISTS (SELECT 1 FROM api_key k WHERE k.id = task.api_key_id "
-            "AND k.webhook_url IS NOT NULL)) AS maybe_webhook), "
-            "released AS (UPDATE device SET lease_task_id = NULL, lease_attempt = NULL, lease_since = NULL, "
-            "lease_heartbeat_at = NULL FROM r WHERE device.serial = r.serial AND device.lease_task_id = r.task_id "
-            "AND device.lease_attempt = r.attempt RETURNING device.serial) "
-            "SELECT 'ended' AS what, e.id, e.script_name, e.started_at, e.at, e.maybe_webhook, NULL AS serial "
-            "FROM ended e UNION ALL "
-            "SELECT 'released', NULL, NULL, NULL, NULL, NULL, serial FROM released"
-        ),
+        _COMPLETED_MANY,
         {
             "ids": [r.task_id for r in reports],
             "attempts": [r.attempt for r in reports],

@@ -103,8 +103,11 @@ class Reporter:
                 batch = [self._buffer.popleft() for _ in range(count)]
                 self._in_flight = count
             try:
+                kinds = ", ".join(sorted({n.rpartition(".")[2] for n, _ in batch}))
                 self._send_payload(
-                    REPORTS_BATCH, {"hub": self.hub, "reports": [{"kind": n, "report": p} for n, p in batch]}
+                    REPORTS_BATCH,
+                    {"hub": self.hub, "reports": [{"kind": n, "report": p} for n, p in batch]},
+                    summary=f"{{'hub': {self.hub!r}, 'reports': '{count} ({kinds})'}}",
                 )
             finally:
                 with self._ready:
@@ -131,7 +134,7 @@ class Reporter:
     def _send(self, name: str, report: BaseModel) -> bool:
         return self._queue(name, report.model_dump(mode="json"))
 
-    def _send_payload(self, name: str, payload: dict[str, Any]) -> bool:
+    def _send_payload(self, name: str, payload: dict[str, Any], summary: str | None = None) -> bool:
         try:
             self.app.send_task(
                 name,
@@ -141,6 +144,9 @@ class Reporter:
                 routing_key=CONTROL_QUEUE,
                 retry=True,
                 retry_policy=RETRY_POLICY,
+                # What Flower shows of the message (Celery would repr all of it otherwise).
+                argsrepr="()",
+                kwargsrepr=summary,
             )
         except Exception as exc:
             log.error("report_lost", report=name, error=str(exc))
