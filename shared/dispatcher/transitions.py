@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -357,6 +360,21 @@ def _json(value: object) -> str:
 # the one-report functions above; the caller has locked the phones.
 
 
+_ARRAY_OF = {
+    "ids": "task_id",
+    "attempts": "attempt",
+    "ats": "at",
+    "hubs": "hub",
+    "serials": "serial",
+    "remarks": "remark",
+}
+
+
+def _arrays(reports: Sequence[BaseModel], *names: str) -> dict[str, list[Any]]:
+    """Parameters for ``unnest``: one array per field, in report order."""
+    return {name: [getattr(r, _ARRAY_OF[name]) for r in reports] for name in names}
+
+
 _STARTED_MANY = text(
     "WITH r AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]), "
     "CAST(:ats AS timestamptz[]), CAST(:hubs AS text[]), CAST(:serials AS text[])) "
@@ -380,13 +398,7 @@ def apply_started_many(session: Session, reports: list[StartedReport]) -> Effect
         return effects
     rows = session.execute(
         _STARTED_MANY,
-        {
-            "ids": [r.task_id for r in reports],
-            "attempts": [r.attempt for r in reports],
-            "ats": [r.at for r in reports],
-            "hubs": [r.hub for r in reports],
-            "serials": [r.serial for r in reports],
-        },
+        _arrays(reports, "ids", "attempts", "ats", "hubs", "serials"),
     ).all()
     for row in rows:
         if not row.current:
@@ -431,14 +443,7 @@ def apply_completed_many(session: Session, reports: list[FinishedReport]) -> Eff
         return effects
     rows = session.execute(
         _COMPLETED_MANY,
-        {
-            "ids": [r.task_id for r in reports],
-            "attempts": [r.attempt for r in reports],
-            "ats": [r.at for r in reports],
-            "remarks": [r.remark for r in reports],
-            "hubs": [r.hub for r in reports],
-            "serials": [r.serial for r in reports],
-        },
+        _arrays(reports, "ids", "attempts", "ats", "remarks", "hubs", "serials"),
     ).all()
     for row in rows:
         if row.what == "released":
