@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,10 @@ Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>` (`phonefle
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Everything built so far (the app, its routes and models: ~140,000 objects) lives as long as the
+    # process: keep it out of the cyclic garbage collector, whose full collections otherwise walk it
+    # all (tens of ms, a pause in whichever request is running: the api's p99).
+    gc.freeze()
     yield
     await close_pools()
 

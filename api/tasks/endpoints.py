@@ -94,7 +94,8 @@ async def list_tasks(
 
     async with pooled_connection() as conn:
         rows, total = await repository.list_page(conn, filters, offset=(page - 1) * page_size, limit=page_size)
-    tasks = [service.public_from_row(row, settings) for row in rows]
+    zone = settings.zone
+    tasks = [service.public_from_row(row, zone) for row in rows]
     return ok(TaskList(tasks=tasks, total=total, page=page, page_size=page_size))
 
 

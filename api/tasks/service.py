@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import ValidationError
@@ -76,14 +77,15 @@ def to_public(task: Task, settings: Settings) -> TaskPublic:
     )
 
 
-def public_from_row(row: Mapping[str, Any], settings: Settings) -> TaskPublic:
-    """:func:`to_public` for a row of ``repository.PUBLIC_COLUMNS`` (the list's raw query)."""
-    zone = settings.zone
+def public_from_row(row: Mapping[str, Any], zone: ZoneInfo) -> TaskPublic:
+    """:func:`to_public` for a row of ``repository.PUBLIC_COLUMNS`` (the list's raw query), ``zone`` the
+    server's time zone. The row's values already have the model's types (PostgreSQL's columns are
+    those types), so the model is built without validating them again."""
 
     def local(value: datetime | None) -> datetime | None:
         return value.astimezone(zone) if value is not None else None
 
-    return TaskPublic(
+    return TaskPublic.model_construct(
         id=row["id"],
         serial=row["serial"],
         username=row["username"],
