@@ -61,7 +61,7 @@ def celery_config(url: str) -> dict[str, Any]:
             "priority_steps": [0],
         },
         "broker_pool_limit": 20,
-        "worker_send_task_events": True,
+        "worker_send_task_events": get_settings().task_events,
         # Workers' events (received, started, succeeded) are what Flower shows; a "sent" event per
         # message would cost the sender another publish (0.65 ms of 1.5 ms per send_task here).
         "task_send_sent_event": False,
@@ -183,7 +183,7 @@ def run_worker(
         prefetch_multiplier=1,
         without_gossip=True,
         without_mingle=True,
-        task_events=True,
+        task_events=get_settings().task_events,
         use_eventloop=False,
     )
     worker.start()

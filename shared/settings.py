@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # Attempts are not judged lost while more reports than this wait for the dispatcher.
     report_backlog_limit: int = Field(default=500, ge=1)
 
+    # Celery task events (received, started, succeeded...) from hubs and dispatchers: what Flower
+    # shows. They cost a hub about a fifth of its CPU per task (docs/benchmarks.md); a farm that does
+    # not watch Flower can turn them off.
+    task_events: bool = True
+
     # Hub workers.
     hub_name: str | None = None
     adb_host: str = "127.0.0.1"
