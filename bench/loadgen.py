@@ -268,8 +268,14 @@ def http_closed_loop(
             writer.close()
 
     async def main() -> None:
-        # Every connection is open before the clock starts.
-        opened = await asyncio.gather(*(connect() for _ in range(connections)))
+        # Every connection is open before the clock starts. They are opened one after another, a
+        # millisecond apart, as separate clients would: a burst of connects lands in one accept loop
+        # of one uvicorn worker (asyncio accepts up to its backlog per wake-up), which would leave the
+        # other workers of ``--workers N`` without clients.
+        opened = []
+        for _ in range(connections):
+            opened.append(await connect())
+            await asyncio.sleep(0.001)
         began = time.monotonic()
         deadline = [began + seconds]
         await asyncio.gather(*(connection(i, r, w, deadline) for i, (r, w) in enumerate(opened)))

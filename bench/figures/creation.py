@@ -4,8 +4,9 @@ threads (pgbench-like).
 
 The baseline table has the task table's columns, defaults, checks and indexes, but not its triggers
 (task_count, updated_at): those are phonefleet's own cost. Serials are 200 phones no hub has (so
-tasks wait, and no dispatch message is sent); both tables are emptied between repetitions so every
-repetition starts from the same state. The api's 16 clients are keep-alive connections driven by
+tasks wait, and no dispatch message is sent); both tables are emptied between repetitions (the task
+table by DELETE and VACUUM, so that no dead rows of an earlier repetition remain) so every repetition
+starts from the same state. The api's 16 clients are keep-alive connections driven by
 one asyncio loop that writes pre-encoded requests to the socket (``bench.loadgen``, ~0.1 ms of CPU per
 request where httpx threads took ~1.7 ms), so the load generator takes little of the cores the api
 and PostgreSQL share with it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from bench.context import Context
@@ -85,6 +87,11 @@ def run(ctx: Context) -> FigureResult:
     def reset() -> None:
         stack.sql("DELETE FROM task WHERE api_key_id = :k", k=key_id)
         stack.sql("TRUNCATE bench_task")
+        # TRUNCATE leaves the baseline's table new; DELETE leaves the task table's dead rows and index
+        # entries behind, which the api's device-limit count (over the key's unfinished tasks) would
+        # step over in every later repetition. VACUUM gives both the same clean start.
+        with psycopg.connect(stack.services.libpq_database_url, autocommit=True) as conn:
+            conn.execute("VACUUM task")
 
     pool = ConnectionPool(
         stack.services.libpq_database_url, min_size=sizes.create_clients, max_size=sizes.create_clients, open=True
