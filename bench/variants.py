@@ -23,10 +23,12 @@ def main() -> None:
     from shared import broker
     from shared.dispatcher import service
 
-    def run_worker(app: Celery, *, queues: list[str], concurrency: int, hostname: str, loglevel: str) -> None:
+    def run_worker(
+        app: Celery, *, queues: list[str], concurrency: int, hostname: str, loglevel: str, pool: str = "threads"
+    ) -> None:
         worker: Any = app.Worker(
             queues=queues,
-            pool_cls="threads",
+            pool_cls=pool,
             concurrency=concurrency,
             hostname=hostname,
             loglevel=loglevel,

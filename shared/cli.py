@@ -91,11 +91,14 @@ def api(
 ) -> None:
     """Serve the task API (default 127.0.0.1:50809)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from shared.apiserver import ApiConfig
 
     _setup_logging("api")
     settings = get_settings()
     _database_url()
-    uvicorn.run(
+    config = ApiConfig(
         "api.app:create_app",
         factory=True,
         host=host or settings.api_host,
@@ -105,6 +108,10 @@ def api(
         proxy_headers=False,
         server_header=False,
     )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
 
 
 @app.command()
