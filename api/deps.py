@@ -4,6 +4,7 @@ after-commit actions (dispatch messages and stop signals go out only once the ro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
 import structlog
@@ -39,12 +40,9 @@ class UnitOfWork:
                 log.exception("after_commit_failed", action=getattr(action, "__name__", repr(action)))
 
 
-def get_uow() -> Iterator[UnitOfWork]:
-    """Commit when the endpoint returns, roll back when it raises; then run after-commit actions.
-
-    Used with ``scope="function"`` so the commit happens before the response is sent: a client that
-    got code 0 knows its rows exist.
-    """
+@contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """Commit when the block ends, roll back when it raises; then run the after-commit actions."""
     session = session_factory()()
     uow = UnitOfWork(session)
     try:
@@ -58,24 +56,24 @@ def get_uow() -> Iterator[UnitOfWork]:
     uow.run_after_commit()
 
 
+def get_uow() -> Iterator[UnitOfWork]:
+    """Commit when the endpoint returns, roll back when it raises; then run after-commit actions.
+
+    Used with ``scope="function"`` so the commit happens before the response is sent: a client that
+    got code 0 knows its rows exist.
+    """
+    with unit_of_work() as uow:
+        yield uow
+
+
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
 def run_in_uow(work: Callable[[UnitOfWork], T]) -> T:
     """``work`` in a unit of work with the same contract as :func:`get_uow`: commit when it returns,
     roll back when it raises, then the after-commit actions; its result once all that is done."""
-    session = session_factory()()
-    uow = UnitOfWork(session)
-    try:
-        result = work(uow)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-    uow.run_after_commit()
-    return result
+    with unit_of_work() as uow:
+        return work(uow)
 
 
 async def in_uow(work: Callable[[UnitOfWork], T]) -> T:
