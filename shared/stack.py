@@ -156,7 +156,8 @@ class Stack:
             return False
         summary = json.loads(self._ready_file.read_text())
         rows = [
-            {"username": a["username"], "platform": a["platform"], "device": p["serial"], "logined": 1}
+            # A phone's phonefleet serial is its ro.serialno (it is attached over the network: "host:port").
+            {"username": a["username"], "platform": a["platform"], "device": p["serialno"], "logined": 1}
             for p in summary["phones"]
             for a in p["accounts"]
         ]
@@ -178,7 +179,7 @@ class Stack:
             "demo_ready",
             phones=len(summary["phones"]),
             accounts=len(rows),
-            example_serial=summary["phones"][0]["serial"] if summary["phones"] else None,
+            example_serial=summary["phones"][0]["serialno"] if summary["phones"] else None,
             simulator_control=summary["control_url"],
         )
         return True

@@ -57,6 +57,24 @@ def test_demo_runs_the_seed_example_and_keeps_its_data(tmp_path: Path) -> None:
         task = get(f"/task/{task_id}")["data"]
         assert task["status"] == 2, task  # type: ignore[index]
         assert task["remark"].startswith("posted video to tiktok")  # type: ignore[index]
+
+        # Usernames mode: the demo's accounts are recorded on the phones that hold them.
+        accounts = get("/accounts?platform=tiktok")["data"]["accounts"]  # type: ignore[index]
+        account = next(a for a in accounts if a["device"] == "device_serial_1")
+        by_username = httpx.post(
+            f"{API}/api/v1/task",
+            json={
+                "usernames": [account["username"]],
+                "script_name": "post",
+                "script_config": {"content_type": 0, "material_list": ["C:/Videos/video1.mp4"], "upload_wait_time": 1},
+            },
+            timeout=10,
+        ).json()
+        assert by_username["code"] == 0, by_username
+        (second,) = by_username["data"]["task_ids"]
+        wait_until(lambda: get(f"/task/{second}")["data"]["status"] in (2, 3), timeout=120, what="username task")  # type: ignore[index]
+        assert get(f"/task/{second}")["data"]["serial"] == "device_serial_1"  # type: ignore[index]
+        assert get(f"/task/{second}")["data"]["status"] == 2  # type: ignore[index]
     finally:
         assert stop_up(process) == 0, (tmp_path / "up.log").read_text()[-3000:]
     children = [
