@@ -203,7 +203,11 @@ class Stack:
         self.fleets.append(fleet)
         if phones:
             self._add_phones(fleet, phones)
-        env = self.env(PHONEFLEET_HUB_NAME=name, PHONEFLEET_ADB_PORT=str(adb.port))
+        env = self.env(
+            PHONEFLEET_HUB_NAME=name,
+            PHONEFLEET_ADB_PORT=str(adb.port),
+            PHONEFLEET_DATA_DIR=str(self.workdir / f"data-{name}"),
+        )
         env.pop("PHONEFLEET_DATABASE_URL", None)  # a hub has broker credentials only
         args = ["worker", "--hub", name, "--concurrency", str(concurrency)]
         process = self.own(phonefleet(f"hub-{name}", args, env, self.log_path(f"hub-{name}")))

@@ -257,6 +257,7 @@ class Farm:
             PHONEFLEET_ADB_PORT=str(adb.port),
             PHONEFLEET_MEDIA_ROOTS=str(self.media_root),
             PHONEFLEET_MEDIA_CACHE_DIR=str(self.logs / f"cache-{name}"),
+            PHONEFLEET_DATA_DIR=str(self.logs / f"data-{name}"),
         )
         env.pop("PHONEFLEET_DATABASE_URL", None)
         process = Process(

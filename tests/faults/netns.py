@@ -57,7 +57,11 @@ class Island:
         adb_port = free_port()
         ready = farm.logs / f"{hub}-simulator.json"
         prefix = ["ip", "netns", "exec", self.name]
-        env = farm.env(PHONEFLEET_HUB_NAME=hub, PHONEFLEET_ADB_PORT=str(adb_port))
+        env = farm.env(
+            PHONEFLEET_HUB_NAME=hub,
+            PHONEFLEET_ADB_PORT=str(adb_port),
+            PHONEFLEET_DATA_DIR=str(farm.logs / f"data-{hub}"),
+        )
         env.pop("PHONEFLEET_DATABASE_URL", None)
         env["PHONEFLEET_BROKER_URL"] = farm.broker_url
         simulator = Process(

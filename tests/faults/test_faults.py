@@ -157,6 +157,27 @@ def test_dispatcher_killed_and_restarted(make_farm: Callable[..., Farm]) -> None
     _assert_each_ran_once(farm, ids)
 
 
+def test_end_lost_with_redis_comes_back_from_the_restarted_hubs_disk(make_farm: Callable[..., Farm]) -> None:
+    """A phone finishes its task while no dispatcher runs; Redis then loses the end report and the end
+    key, and the hub restarts (its stall watchdog, a deploy). The end comes back from the hub's outbox
+    on disk: the task completes once, never judged lost and run again."""
+    farm = make_farm({"hub-o": 1})
+    farm.processes["dispatcher"].stop()
+    (task_id,) = farm.create(serials=farm.hubs["hub-o"].serials, **noop(0.2))
+    broker = redis.Redis.from_url(farm.broker_url)
+    farm.wait(lambda: broker.keys("phonefleet:ended:*"), timeout=20, what="the hub recorded the end")
+    farm.hubs["hub-o"].process.stop()  # warm shutdown: the unacknowledged end is saved
+    broker.delete("control", *broker.keys("phonefleet:ended:*"), *broker.keys("phonefleet:alive:*"))
+    farm.restart("hub-o")
+    farm.restart("dispatcher")
+    (task,) = farm.wait_tasks([task_id], timeout=60)
+    assert task["status"] == 2, task
+    assert farm.sql("SELECT attempt FROM task WHERE id = :id", id=task_id)[0].attempt == 1, "never re-sent"
+    assert farm.check_runs() == {task_id: 1}
+    outbox = farm.logs / "data-hub-o" / "hubs" / "hub-o-outbox.json"
+    farm.wait(lambda: outbox.read_text() == "[]", timeout=30, what="the acknowledged end leaves the saved outbox")
+
+
 def test_scheduled_task_starts_on_time_across_restarts(make_farm: Callable[..., Farm]) -> None:
     farm = make_farm({"hub-s": 1})
     serial = farm.hubs["hub-s"].serials[0]

@@ -94,6 +94,11 @@ class Hub:
         self.outbox: dict[tuple[int, int], tuple[float, float, dict[str, Any]]] = {}
         self._threads: list[threading.Thread] = []
         self._last_device_report = 0.0
+        # The outbox is also kept on disk (saved every heartbeat when it changed, and at exit), so the
+        # ends of attempts survive a restart of this process (its stall watchdog, a deploy).
+        self.outbox_path = settings.data_dir / "hubs" / f"{name}-outbox.json"
+        self._outbox_version = 0
+        self._outbox_saved = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -106,6 +111,7 @@ class Hub:
             # As `adb devices` would: start the local server (it outlives us, like any adb server).
             AdbServer(self.settings.adb_port).start()
             log.info("adb_server_started", port=self.settings.adb_port)
+        self._restore_outbox()
         for target, name in (
             (self._track_devices, "adb-tracker"),
             (self._tick, "reporter-tick"),
@@ -252,6 +258,7 @@ class Hub:
                     )
                     self.reporter.heartbeat([r.ref for r in running], ending)
                 self._resend_unacknowledged()
+                self.save_outbox()
                 for task in running:
                     lines = task.take_lines()
                     if lines:
@@ -272,14 +279,14 @@ class Hub:
             pipe.llen(device_queue(serial))
         return any(int(length) > 0 for length in pipe.execute())
 
-    def _record_end(self, spec: TaskSpec, report: dict[str, Any]) -> None:
+    def _record_end(self, task_id: int, attempt: int, report: dict[str, Any]) -> None:
         """Write the end beside the queued report (see shared.queues.ended_key); the screenshot only
         travels in the report."""
         light = {k: v for k, v in report.items() if k != "screenshot_png_b64"}
         try:
-            get_redis().set(ended_key(spec.task_id, spec.attempt), json.dumps(light), ex=ENDED_TTL_SECONDS)
+            get_redis().set(ended_key(task_id, attempt), json.dumps(light), ex=ENDED_TTL_SECONDS)
         except Exception as exc:  # the report and its re-sends still carry it
-            log.warning("end_key_failed", task_id=spec.task_id, attempt=spec.attempt, error=str(exc))
+            log.warning("end_key_failed", task_id=task_id, attempt=attempt, error=str(exc))
 
     def _alive_ttl(self) -> int:
         # Written straight to Redis, so it goes stale soon after the hub dies; long enough to ride out
@@ -310,13 +317,53 @@ class Hub:
         for (key, (due, wait, report)), ack in zip(pending, acked, strict=True):
             if ack is not None:
                 with self.lock:
-                    self.outbox.pop(key, None)
+                    if self.outbox.pop(key, None) is not None:
+                        self._outbox_version += 1
             elif now >= due:
                 log.info("finished_report_resent", task_id=key[0], attempt=key[1], next_in_seconds=wait * 2)
                 self.reporter.finished_raw(report)
                 with self.lock:
                     if key in self.outbox:
                         self.outbox[key] = (now + wait, min(wait * 2, OUTBOX_RESEND_MAX_SECONDS), report)
+
+    def save_outbox(self) -> None:
+        """Write the unacknowledged ends to disk if they changed since the last save."""
+        with self.lock:
+            if self._outbox_version == self._outbox_saved:
+                return
+            version = self._outbox_version
+            reports = [report for _, _, report in self.outbox.values()]
+        try:
+            self.outbox_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.outbox_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(reports))
+            tmp.replace(self.outbox_path)
+        except OSError as exc:  # a read-only disk costs the restart safety net, nothing else
+            log.warning("outbox_save_failed", path=str(self.outbox_path), error=str(exc))
+            return
+        with self.lock:
+            self._outbox_saved = version
+
+    def _restore_outbox(self) -> None:
+        """Take back the ends the previous run of this hub had not seen acknowledged: write their end
+        keys again (Redis may have lost them) and send them now; the dispatcher ignores any it has."""
+        try:
+            reports = json.loads(self.outbox_path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("outbox_restore_failed", path=str(self.outbox_path), error=str(exc))
+            return
+        now = time.monotonic()
+        with self.lock:
+            for report in reports:
+                key = (int(report["task_id"]), int(report["attempt"]))
+                self.outbox[key] = (now + OUTBOX_RESEND_SECONDS, OUTBOX_RESEND_SECONDS * 2, report)
+            self._outbox_version += 1
+        for report in reports:
+            self._record_end(int(report["task_id"]), int(report["attempt"]), report)
+            self.reporter.finished_raw(report)
+        log.info("outbox_restored", reports=len(reports), path=str(self.outbox_path))
 
     # --- cancellation ---------------------------------------------------------------------------
 
@@ -431,10 +478,11 @@ class Hub:
             screenshot_png_b64=base64.b64encode(screenshot).decode() if screenshot else None,
             lines=running.take_lines(),
         )
-        self._record_end(spec, report)
+        self._record_end(spec.task_id, spec.attempt, report)
         with self.lock:
             first = OUTBOX_RESEND_SECONDS
             self.outbox[(spec.task_id, spec.attempt)] = (time.monotonic() + first, first * 2, report)
+            self._outbox_version += 1
             if len(self.outbox) > OUTBOX_LIMIT:
                 oldest = min(self.outbox, key=lambda k: self.outbox[k][0])  # the one due soonest: the oldest
                 self.outbox.pop(oldest)

@@ -50,5 +50,7 @@ def main(hub_name: str, concurrency: int, loglevel: str) -> None:
     try:
         run_worker(app, queues=[hub_queue(hub_name)], concurrency=concurrency, hostname=hostname, loglevel=loglevel)
     finally:
-        # The ends of the last attempts are buffered; hand them to the broker before the process goes.
+        # The ends of the last attempts are buffered; hand them to the broker before the process goes,
+        # and keep those not yet acknowledged on disk for the next start.
         hub.reporter.close(timeout=10.0)
+        hub.save_outbox()
