@@ -33,6 +33,8 @@ ACK_KEY_PREFIX = "phonefleet:ack:"  # + task id:attempt → the dispatcher has t
 ALIVE_KEY_PREFIX = "phonefleet:alive:"  # + task id:attempt → a hub holds it (expires when the hub dies)
 
 
+# The time (epoch seconds) a dispatcher first found Redis without it: how long Redis has kept its data.
+MEMORY_KEY = "phonefleet:memory-since"
 ENDED_KEY_PREFIX = "phonefleet:ended:"  # + task id:attempt → the hub's end report (without screenshot)
 
 

@@ -50,6 +50,7 @@ from shared.messages import (
 )
 from shared.queues import (
     CONTROL_QUEUE,
+    MEMORY_KEY,
     REPORT_DEVICES,
     REPORT_FINISHED,
     REPORT_HEARTBEAT,
@@ -144,6 +145,23 @@ def _reports_caught_up(settings: Settings) -> bool:
         return False
 
 
+def _redis_remembers(settings: Settings) -> bool:
+    """False until Redis has kept its data for a full heartbeat timeout.
+
+    The hubs' alive, claim and end keys are the evidence recovery reads before it declares an attempt
+    lost or never started. After Redis lost its data (emptied, restarted without persistence) that
+    evidence is gone until the hubs' next heartbeats write it again, and silence means nothing. A key
+    holding the time Redis was first seen with it tells every replica how long Redis has remembered."""
+    try:
+        client = get_redis()
+        now = time.time()
+        client.set(MEMORY_KEY, repr(now), nx=True)
+        since = client.get(MEMORY_KEY)
+        return since is not None and now - float(since) >= settings.heartbeat_timeout_seconds
+    except Exception:
+        return False
+
+
 def run_timer(settings: Settings, stop: threading.Event) -> None:
     """Tick every ``scheduler_tick_seconds`` until ``stop``; survive a database outage.
 
@@ -153,7 +171,8 @@ def run_timer(settings: Settings, stop: threading.Event) -> None:
     while not stop.is_set():
         started = time.monotonic()
         try:
-            tick(settings, judge_silence=started >= sighted_from and _reports_caught_up(settings))
+            judge = started >= sighted_from and _reports_caught_up(settings) and _redis_remembers(settings)
+            tick(settings, judge_silence=judge)
         except (OperationalError, DBAPIError) as exc:
             log.warning("timer_database_unavailable", error=str(exc).splitlines()[0])
             sighted_from = time.monotonic() + settings.heartbeat_timeout_seconds

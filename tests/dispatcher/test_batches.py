@@ -7,6 +7,7 @@ batches through Celery from real hub workers.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,3 +128,16 @@ def test_finished_reports_that_match_the_bulk_path_still_fire_webhooks(client: T
     deliveries = client.get(f"/api/v1/task/{task_id}/webhooks").json()
     assert deliveries["code"] == 0
     assert [d["event"] for d in deliveries["data"]["deliveries"]] == ["task.completed"]
+
+
+def test_silence_is_judged_only_once_redis_has_kept_its_data_a_heartbeat_timeout(redis_client: Any) -> None:
+    from shared.dispatcher.service import _redis_remembers
+    from shared.queues import MEMORY_KEY
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    assert not _redis_remembers(settings), "a Redis seen for the first time has just been emptied, as far as we know"
+    redis_client.set(MEMORY_KEY, repr(time.time() - settings.heartbeat_timeout_seconds - 1))
+    assert _redis_remembers(settings)
+    redis_client.flushdb()  # emptied: the hubs' evidence is gone until their next heartbeats
+    assert not _redis_remembers(settings)
