@@ -111,11 +111,7 @@ def apply_report(apply: Callable[[Session, M], Effects], report: M, settings: Se
     """Apply one report in one transaction, claim the phones it freed, then send."""
     with transaction() as session:
         effects = apply(session, report)
-        orders = (
-            dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
-            if effects.claim_serials
-            else []
-        )
+        orders = dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
     after_commit(effects, orders)
 
 
@@ -256,11 +252,7 @@ def apply_batch(reports: list[tuple[str, BaseModel]], settings: Settings) -> Non
         for name, report in reports:
             if id(report) not in bulk:
                 effects.merge(ATTEMPT_REPORTS[name][1](session, report))
-        orders = (
-            dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
-            if effects.claim_serials
-            else []
-        )
+        orders = dispatch.claim(session, effects.claim_serials, random_order=settings.random_order)
     after_commit(effects, orders)
 
 

@@ -130,34 +130,10 @@ def apply_devices(session: Session, report: DevicesReport) -> Effects:
 
 
 def apply_started(session: Session, report: StartedReport) -> Effects:
-    effects = Effects()
+    """Mark the attempt running (idempotent: a heartbeat may have done it first); a start of an attempt
+    that is stopped, deleted or superseded tells its hub to let go."""
     lock_devices(session, [report.serial])
-    # Idempotent: a heartbeat may have marked the attempt running before this report arrived.
-    row = session.execute(
-        text(
-            "UPDATE task SET status = 1, started_at = LEAST(COALESCE(started_at, :at), :at), hub = :hub "
-            "WHERE id = :task_id AND attempt = :attempt "
-            "AND (status = 1 OR (status = 0 AND dispatched_at IS NOT NULL)) "
-            "RETURNING stop_requested_at, dispatched_at, started_at"
-        ),
-        {"task_id": report.task_id, "attempt": report.attempt, "at": report.at, "hub": report.hub},
-    ).first()
-    session.execute(
-        text(
-            "UPDATE device SET lease_heartbeat_at = now() "
-            "WHERE serial = :serial AND lease_task_id = :task_id AND lease_attempt = :attempt"
-        ),
-        {"serial": report.serial, "task_id": report.task_id, "attempt": report.attempt},
-    )
-    if row is not None and row.dispatched_at is not None and row.started_at == report.at:
-        effects.start_latencies.append(max(0.0, (report.at - row.dispatched_at).total_seconds()))
-    if row is None:
-        # Stopped, deleted or superseded while the message was on its way: tell the hub to let go.
-        log.info("stale_start", task_id=report.task_id, attempt=report.attempt, serial=report.serial)
-        effects.cancel.append((report.task_id, report.attempt))
-    elif row.stop_requested_at is not None:
-        effects.cancel.append((report.task_id, report.attempt))
-    return effects
+    return apply_started_many(session, [report])
 
 
 def apply_heartbeat(session: Session, report: HeartbeatReport) -> Effects:

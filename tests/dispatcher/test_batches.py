@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from shared.db.models import TaskStatus
-from shared.dispatcher.service import handle_batch
+from shared.dispatcher.service import _redis_remembers, handle_batch
 from shared.messages import FinishedReport, HeartbeatReport, LogLine, StartedReport
-from shared.queues import REPORT_FINISHED, REPORT_HEARTBEAT, REPORT_STARTED, ack_key
+from shared.queues import MEMORY_KEY, REPORT_FINISHED, REPORT_HEARTBEAT, REPORT_STARTED, ack_key
+from shared.settings import get_settings
 from tests.api.helpers import create_tasks
 from tests.dispatcher.test_transitions import finished, lease, row, started
 from tests.factories import make_device
@@ -131,10 +132,6 @@ def test_finished_reports_that_match_the_bulk_path_still_fire_webhooks(client: T
 
 
 def test_silence_is_judged_only_once_redis_has_kept_its_data_a_heartbeat_timeout(redis_client: Any) -> None:
-    from shared.dispatcher.service import _redis_remembers
-    from shared.queues import MEMORY_KEY
-    from shared.settings import get_settings
-
     settings = get_settings()
     assert not _redis_remembers(settings), "a Redis seen for the first time has just been emptied, as far as we know"
     redis_client.set(MEMORY_KEY, repr(time.time() - settings.heartbeat_timeout_seconds - 1))
